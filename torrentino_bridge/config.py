@@ -1,0 +1,280 @@
+"""Configuration: bridge.toml plus TORRENTINO_BRIDGE_* environment overrides.
+
+Everything is validated before any loop starts; `load_settings` raises ConfigError with
+one line per bad key, which the CLI prints and turns into exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from .errors import ConfigError
+
+ENV_PREFIX = "TORRENTINO_BRIDGE_"
+
+# Values people copy from examples and forget to change. A daemon holding one of these
+# is as good as unauthenticated, so refuse to start.
+PLACEHOLDER_SECRETS = frozenset(
+    {"shared-secret", "changeme", "change-me", "change_me", "secret", "token",
+     "password", "xxx", "todo", "replace-me", "your-token-here"}
+)
+
+AudioFormat = Literal["flac", "mp3", "aac", "ogg_vorbis", "opus", "wav", "alac"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_secret(value: SecretStr | None) -> SecretStr | None:
+    if value is None:
+        return None
+    raw = value.get_secret_value().strip()
+    if not raw:
+        return None
+    if raw.lower() in PLACEHOLDER_SECRETS or (raw.startswith("<") and raw.endswith(">")):
+        raise ValueError("is a placeholder value; set a real secret")
+    return SecretStr(raw)
+
+
+class CatalogSettings(_Section):
+    db: Path
+    # "auto" picks by the columns present; see store/catalog.py.
+    layout: Literal["auto", "plan", "pezzottify"] = "auto"
+    busy_timeout_ms: int = Field(5000, ge=0)
+    write_retries: int = Field(8, ge=0)
+
+
+class BridgeDbSettings(_Section):
+    db: Path
+    # How often the intake checks PRAGMA data_version for rows written by others.
+    poll_interval_secs: float = Field(0.25, gt=0, le=10)
+    reconcile_interval_secs: float = Field(30.0, gt=0)
+    reconcile_concurrency: int = Field(8, ge=1, le=64)
+    # A ticket_update that keeps the same state fetches details at most this often.
+    progress_refresh_secs: float = Field(5.0, ge=0)
+    shutdown_grace_secs: float = Field(8.0, ge=0)
+
+
+class MediaSettings(_Section):
+    root: Path
+    incoming: Path
+    # The incoming directory as Quentin Torrentino sees it (a different mount point in
+    # docker-compose); defaults to `incoming`.
+    qt_incoming: Path | None = None
+    path_template: str = "{album_id}/{disc_number}-{track_number:02d}.{ext}"
+    keep_leftovers: bool = False
+    duration_tolerance_secs: float = Field(10.0, ge=0)
+    match_threshold: float = Field(0.6, ge=0, le=1)
+
+    @property
+    def qt_incoming_path(self) -> Path:
+        return self.qt_incoming or self.incoming
+
+    @field_validator("path_template")
+    @classmethod
+    def _template_is_relative(cls, value: str) -> str:
+        if value.startswith("/") or ".." in Path(value).parts:
+            raise ValueError("must be a relative path inside the media root")
+        if "{ext}" not in value:
+            raise ValueError("must contain {ext}")
+        return value
+
+
+class HttpSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8099, ge=0, le=65535)
+    admin_token: SecretStr | None = None
+    service_token: SecretStr | None = None
+    callback_secret: SecretStr | None = None
+    notify_urls: list[str] = Field(default_factory=list)
+
+    @field_validator("admin_token", "service_token", "callback_secret")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_secret(value)
+
+
+class RateLimits(_Section):
+    requests_per_user_per_day: int = Field(10, ge=0)
+    max_pending_per_user: int = Field(5, ge=0)
+
+
+class TicketDefaults(_Section):
+    priority: int = Field(10, ge=0, le=65535)
+    tags: list[str] = Field(default_factory=lambda: ["music", "album"])
+    output_format: AudioFormat | Literal["original"] = "ogg_vorbis"
+    output_bitrate_kbps: int | None = Field(320, ge=8, le=2000)
+    preferred_formats: list[AudioFormat] = Field(default_factory=lambda: ["flac"])
+    min_bitrate_kbps: int | None = Field(256, ge=8, le=2000)
+    avoid_compilations: bool = True
+    avoid_live: bool = True
+
+
+class TorrentinoSettings(_Section):
+    enabled: bool = True
+    url: str = "http://127.0.0.1:8080"
+    auth_token: SecretStr | None = None
+    auth_token_file: Path | None = None
+    websocket_reconnect_secs: float = Field(5.0, gt=0)
+    websocket_max_backoff_secs: float = Field(300.0, gt=0)
+    websocket_heartbeat_secs: float = Field(20.0, gt=0)
+    request_timeout_secs: float = Field(30.0, gt=0)
+    max_attempts: int = Field(4, ge=1, le=20)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+    ticket: TicketDefaults = Field(default_factory=TicketDefaults)
+
+    @field_validator("auth_token")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_secret(value)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if not value.startswith(("http://", "https://")) or "://" not in value[:8]:
+            raise ValueError("must be an http:// or https:// URL")
+        if value.endswith("/api/v1"):
+            value = value[: -len("/api/v1")]
+        return value
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> TorrentinoSettings:
+        if self.auth_token is not None and self.auth_token_file is not None:
+            raise ValueError("set auth_token or auth_token_file, not both")
+        return self
+
+    def read_token(self) -> str | None:
+        """The current token. A token file is read on every call so rotation needs no restart."""
+        if self.auth_token is not None:
+            return self.auth_token.get_secret_value()
+        if self.auth_token_file is not None:
+            token = self.auth_token_file.read_text(encoding="utf-8").strip()
+            return token or None
+        return None
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    catalog: CatalogSettings
+    bridge: BridgeDbSettings
+    media: MediaSettings
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    torrentino: TorrentinoSettings = Field(default_factory=TorrentinoSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments, then environment, then the TOML file.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def _resolve(base: Path, value: Path | None) -> Path | None:
+    if value is None:
+        return None
+    value = value.expanduser()
+    return value if value.is_absolute() else (base / value)
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for item in err.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(root)"
+        msg = item["msg"]
+        if item["type"] == "missing":
+            msg = "is required"
+        elif item["type"] == "extra_forbidden":
+            msg = "is not a known setting"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        lines.append(f"{key}: {msg}")
+    return f"invalid configuration ({source}): " + "; ".join(lines)
+
+
+def load_settings(path: Path | str | None, **overrides: Any) -> Settings:
+    """Load and validate settings. Relative paths are resolved against the config file."""
+    toml_path = Path(path) if path is not None else None
+    if toml_path is not None and not toml_path.is_file():
+        raise ConfigError(f"config file not found: {toml_path}")
+    source = str(toml_path) if toml_path else "environment"
+    loaded_cls = type(
+        "LoadedSettings",
+        (Settings,),
+        {"model_config": {**Settings.model_config, "toml_file": toml_path}},
+    )
+    try:
+        settings: Settings = loaded_cls(**overrides)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None
+    except (OSError, ValueError) as err:  # unreadable or malformed TOML
+        raise ConfigError(f"cannot read configuration {source}: {err}") from None
+
+    base = toml_path.resolve().parent if toml_path else Path.cwd()
+    settings.catalog.db = _resolve(base, settings.catalog.db)  # type: ignore[assignment]
+    settings.bridge.db = _resolve(base, settings.bridge.db)  # type: ignore[assignment]
+    settings.media.root = _resolve(base, settings.media.root)  # type: ignore[assignment]
+    settings.media.incoming = _resolve(base, settings.media.incoming)  # type: ignore[assignment]
+    settings.media.qt_incoming = _resolve(base, settings.media.qt_incoming)
+    settings.torrentino.auth_token_file = _resolve(base, settings.torrentino.auth_token_file)
+    _check_paths(settings)
+    return settings
+
+
+def _check_paths(settings: Settings) -> None:
+    token_file = settings.torrentino.auth_token_file
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise ConfigError(f"torrentino.auth_token_file: cannot read {token_file}: {err.strerror}")
+        try:
+            _check_secret(SecretStr(token))
+        except ValueError as err:
+            raise ConfigError(f"torrentino.auth_token_file: {token_file} {err}") from None
+    if not settings.catalog.db.exists():
+        raise ConfigError(f"catalog.db: {settings.catalog.db} does not exist")
+    bridge_parent = settings.bridge.db.parent
+    if not bridge_parent.is_dir():
+        raise ConfigError(f"bridge.db: directory {bridge_parent} does not exist")
+    for key, path in (("media.root", settings.media.root), ("media.incoming", settings.media.incoming)):
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"{key}: {path} is not a directory")
+    if os.path.commonpath([settings.media.root, settings.media.incoming]) == str(settings.media.incoming):
+        raise ConfigError("media.root: must not be inside media.incoming")

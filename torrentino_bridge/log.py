@@ -1,0 +1,75 @@
+"""structlog setup: JSON lines off a terminal, colours on one; secrets are redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+_SECRET_KEYS = re.compile(r"(token|secret|password|authorization|api[_-]?key)", re.I)
+
+
+class SecretRedactor:
+    """Drops known secret values anywhere in an event, and values of secret-named keys."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = {s for s in secrets if s and len(s) >= 4}
+
+    def add(self, secret: str | None) -> None:
+        if secret and len(secret) >= 4:
+            self.secrets.add(secret)
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self.secrets:
+                if secret in value:
+                    value = value.replace(secret, "***")
+            return value
+        if isinstance(value, dict):
+            return {k: ("***" if _SECRET_KEYS.search(str(k)) and v else self._scrub(v))
+                    for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self._scrub(v) for v in value)
+        return value
+
+    def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        for key in list(event.keys()):
+            value = event[key]
+            if _SECRET_KEYS.search(key) and value and key != "event":
+                event[key] = "***"
+            else:
+                event[key] = self._scrub(value)
+        return event
+
+
+REDACTOR = SecretRedactor()
+
+
+def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
+    stream = stream or sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    numeric = logging.getLevelName(level.upper())
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info if use_json else structlog.dev.set_exc_info,
+        REDACTOR,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    structlog.configure(
+        processors=[*processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+    # aiohttp's access log and library warnings go through stdlib logging.
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=stream, format="%(name)s %(message)s")

@@ -1,0 +1,1 @@
+"""SQLite stores: the catalog adapter and the bridge's own tables."""

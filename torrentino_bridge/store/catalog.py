@@ -1,0 +1,336 @@
+"""The catalog adapter. The catalog database belongs to the catalog server: the bridge
+reads metadata and writes track availability in short transactions, never DDL.
+
+Two layouts are supported:
+- "plan": sql/catalog.sql, a text `availability` column holding all four states;
+- "pezzottify": the layout deployed installs use (rowid keys, `track_available` 0/1,
+  album_availability, artist_available). It cannot hold `fetching` or `fetch_error`;
+  the bridge keeps those in its own database and writes only available/unavailable here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import aiosqlite
+import structlog
+
+from ..domain.models import AlbumMeta, Availability, TrackChange, TrackMeta
+from ..errors import CatalogSchemaError
+from .db import connect, transaction, with_busy_retry
+
+log = structlog.get_logger(__name__)
+
+# SQLite caps host parameters (999 on old builds); chunk IN lists below that.
+_CHUNK = 500
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _year(value: object) -> int | None:
+    if value is None:
+        return None
+    text = str(value)
+    return int(text[:4]) if text[:4].isdigit() else None
+
+
+class Catalog:
+    """Base: connection handling, schema check and the public read/write API."""
+
+    layout: ClassVar[str]
+    required: ClassVar[dict[str, set[str]]]
+    # Whether the catalog itself stores fetching / fetch_error.
+    stores_transient_states: ClassVar[bool]
+
+    def __init__(self, conn: aiosqlite.Connection, *, write_retries: int = 8) -> None:
+        self.conn = conn
+        self.write_retries = write_retries
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    # -- reads ------------------------------------------------------------------------
+    async def get_album(self, album_id: str) -> AlbumMeta | None:
+        raise NotImplementedError
+
+    async def get_album_tracks(self, album_id: str) -> list[TrackMeta]:
+        raise NotImplementedError
+
+    async def get_tracks(self, track_ids: Sequence[str]) -> dict[str, TrackMeta]:
+        raise NotImplementedError
+
+    async def tracks_in_state(self, state: Availability) -> list[str]:
+        """Track ids the catalog itself records in `state` (transient states: plan only)."""
+        return []
+
+    async def ping(self) -> None:
+        async with self.conn.execute("SELECT 1 FROM tracks LIMIT 1") as cur:
+            await cur.fetchone()
+
+    # -- writes -----------------------------------------------------------------------
+    async def apply(self, changes: Sequence[TrackChange]) -> None:
+        """Write all changes in ONE transaction, retrying while the catalog is locked."""
+        if not changes:
+            return
+
+        async def run() -> None:
+            async with transaction(self.conn):
+                await self._write(changes)
+
+        await with_busy_retry(run, attempts=self.write_retries, what="catalog.apply")
+
+    async def _write(self, changes: Sequence[TrackChange]) -> None:
+        raise NotImplementedError
+
+    async def _fetch_tracks(self, sql: str, params: Sequence[object]) -> list[TrackMeta]:
+        async with self.conn.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        return [self._track(row) for row in rows]
+
+    def _track(self, row: aiosqlite.Row) -> TrackMeta:
+        raise NotImplementedError
+
+
+class PlanCatalog(Catalog):
+    layout = "plan"
+    stores_transient_states = True
+    required: ClassVar[dict[str, set[str]]] = {
+        "artists": {"id", "name"},
+        "albums": {"id", "name", "artist_id", "year"},
+        "tracks": {"id", "album_id", "name", "disc_number", "track_number", "duration_ms",
+                   "audio_uri", "availability"},
+    }
+
+    _TRACK_SQL = (
+        "SELECT t.id, t.album_id, t.name, t.disc_number, t.track_number, t.duration_ms,"
+        " t.audio_uri, t.availability, ar.name AS artist FROM tracks t"
+        " JOIN albums al ON al.id = t.album_id LEFT JOIN artists ar ON ar.id = al.artist_id"
+    )
+
+    def _track(self, row: aiosqlite.Row) -> TrackMeta:
+        return TrackMeta(
+            id=row["id"], album_id=row["album_id"], name=row["name"],
+            disc_number=int(row["disc_number"] or 1), track_number=int(row["track_number"] or 0),
+            duration_ms=row["duration_ms"], audio_uri=row["audio_uri"],
+            availability=Availability(row["availability"]), artist=row["artist"],
+        )
+
+    async def get_album(self, album_id: str) -> AlbumMeta | None:
+        async with self.conn.execute(
+            "SELECT al.id, al.name, al.year, ar.name AS artist FROM albums al"
+            " LEFT JOIN artists ar ON ar.id = al.artist_id WHERE al.id = ?",
+            (album_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return AlbumMeta(id=row["id"], name=row["name"], artist=row["artist"], year=_year(row["year"]))
+
+    async def get_album_tracks(self, album_id: str) -> list[TrackMeta]:
+        return await self._fetch_tracks(
+            self._TRACK_SQL + " WHERE t.album_id = ? ORDER BY t.disc_number, t.track_number",
+            (album_id,),
+        )
+
+    async def get_tracks(self, track_ids: Sequence[str]) -> dict[str, TrackMeta]:
+        found: dict[str, TrackMeta] = {}
+        for chunk in _chunks(list(dict.fromkeys(track_ids))):
+            marks = ",".join("?" * len(chunk))
+            for track in await self._fetch_tracks(self._TRACK_SQL + f" WHERE t.id IN ({marks})", chunk):
+                found[track.id] = track
+        return found
+
+    async def tracks_in_state(self, state: Availability) -> list[str]:
+        async with self.conn.execute("SELECT id FROM tracks WHERE availability = ?", (state.value,)) as cur:
+            return [row[0] for row in await cur.fetchall()]
+
+    async def _write(self, changes: Sequence[TrackChange]) -> None:
+        for change in changes:
+            if change.state is Availability.AVAILABLE:
+                await self.conn.execute(
+                    "UPDATE tracks SET availability = 'available', audio_uri = ? WHERE id = ?",
+                    (change.audio_uri, change.track_id),
+                )
+            elif change.clear_audio:
+                await self.conn.execute(
+                    "UPDATE tracks SET availability = ?, audio_uri = NULL WHERE id = ?",
+                    (change.state.value, change.track_id),
+                )
+            else:
+                await self.conn.execute(
+                    "UPDATE tracks SET availability = ? WHERE id = ?",
+                    (change.state.value, change.track_id),
+                )
+
+
+class PezzottifyCatalog(Catalog):
+    layout = "pezzottify"
+    stores_transient_states = False
+    required: ClassVar[dict[str, set[str]]] = {
+        "artists": {"rowid", "id", "name", "artist_available"},
+        "albums": {"rowid", "id", "name", "release_date", "album_availability"},
+        "tracks": {"rowid", "id", "name", "album_rowid", "track_number", "disc_number",
+                   "duration_ms", "audio_uri", "track_available"},
+        "track_artists": {"track_rowid", "artist_rowid", "role"},
+        "artist_albums": {"artist_rowid", "album_rowid"},
+    }
+
+    # Main artist of a track: role 0, lowest rowid first.
+    _MAIN_ARTIST = (
+        "(SELECT ar.name FROM track_artists ta JOIN artists ar ON ar.rowid = ta.artist_rowid"
+        " WHERE ta.track_rowid = t.rowid AND ta.role = 0 ORDER BY ar.rowid LIMIT 1)"
+    )
+    _TRACK_SQL = (
+        "SELECT t.id, al.id AS album_id, t.name, t.disc_number, t.track_number, t.duration_ms,"
+        f" t.audio_uri, t.track_available, {_MAIN_ARTIST} AS artist"
+        " FROM tracks t JOIN albums al ON al.rowid = t.album_rowid"
+    )
+
+    def _track(self, row: aiosqlite.Row) -> TrackMeta:
+        available = bool(row["track_available"]) and bool(row["audio_uri"])
+        return TrackMeta(
+            id=row["id"], album_id=row["album_id"], name=row["name"],
+            disc_number=int(row["disc_number"] or 1), track_number=int(row["track_number"] or 0),
+            duration_ms=row["duration_ms"], audio_uri=row["audio_uri"],
+            availability=Availability.AVAILABLE if available else Availability.UNAVAILABLE,
+            artist=row["artist"],
+        )
+
+    async def get_album(self, album_id: str) -> AlbumMeta | None:
+        async with self.conn.execute(
+            "SELECT al.id, al.name, al.release_date,"
+            " (SELECT ar.name FROM artist_albums aa JOIN artists ar ON ar.rowid = aa.artist_rowid"
+            "   WHERE aa.album_rowid = al.rowid"
+            "   ORDER BY aa.is_appears_on, COALESCE(aa.index_in_album, 0), ar.rowid LIMIT 1) AS artist,"
+            " (SELECT ar.name FROM tracks t JOIN track_artists ta ON ta.track_rowid = t.rowid"
+            "   JOIN artists ar ON ar.rowid = ta.artist_rowid"
+            "   WHERE t.album_rowid = al.rowid AND ta.role = 0"
+            "   GROUP BY ar.rowid ORDER BY COUNT(*) DESC, ar.rowid LIMIT 1) AS track_artist"
+            " FROM albums al WHERE al.id = ?",
+            (album_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return AlbumMeta(
+            id=row["id"], name=row["name"], artist=row["artist"] or row["track_artist"],
+            year=_year(row["release_date"]),
+        )
+
+    async def get_album_tracks(self, album_id: str) -> list[TrackMeta]:
+        return await self._fetch_tracks(
+            self._TRACK_SQL + " WHERE al.id = ? ORDER BY t.disc_number, t.track_number", (album_id,)
+        )
+
+    async def get_tracks(self, track_ids: Sequence[str]) -> dict[str, TrackMeta]:
+        found: dict[str, TrackMeta] = {}
+        for chunk in _chunks(list(dict.fromkeys(track_ids))):
+            marks = ",".join("?" * len(chunk))
+            for track in await self._fetch_tracks(self._TRACK_SQL + f" WHERE t.id IN ({marks})", chunk):
+                found[track.id] = track
+        return found
+
+    async def _write(self, changes: Sequence[TrackChange]) -> None:
+        touched: list[str] = []
+        for change in changes:
+            if change.state is Availability.AVAILABLE:
+                await self.conn.execute(
+                    "UPDATE tracks SET audio_uri = ?, track_available = 1 WHERE id = ?",
+                    (change.audio_uri, change.track_id),
+                )
+                touched.append(change.track_id)
+            elif change.clear_audio:
+                await self.conn.execute(
+                    "UPDATE tracks SET audio_uri = NULL, track_available = 0 WHERE id = ?",
+                    (change.track_id,),
+                )
+                touched.append(change.track_id)
+            # fetching / fetch_error have no column in this layout: nothing to write.
+        if touched:
+            await self._refresh_rollups(touched)
+
+    async def _refresh_rollups(self, track_ids: Sequence[str]) -> None:
+        """Keep album_availability and artist_available true to the tracks, as the server does."""
+        for chunk in _chunks(list(track_ids)):
+            marks = ",".join("?" * len(chunk))
+            await self.conn.execute(
+                "UPDATE albums SET album_availability = ("
+                " SELECT CASE WHEN COUNT(*) = 0 OR SUM(t.track_available) = 0 THEN 'missing'"
+                "  WHEN SUM(t.track_available) = COUNT(*) THEN 'complete' ELSE 'partial' END"
+                " FROM tracks t WHERE t.album_rowid = albums.rowid)"
+                f" WHERE rowid IN (SELECT album_rowid FROM tracks WHERE id IN ({marks}))",
+                chunk,
+            )
+            await self.conn.execute(
+                "UPDATE artists SET artist_available = EXISTS ("
+                " SELECT 1 FROM track_artists ta JOIN tracks t ON t.rowid = ta.track_rowid"
+                " WHERE ta.artist_rowid = artists.rowid AND t.track_available = 1)"
+                " WHERE rowid IN (SELECT ta.artist_rowid FROM track_artists ta"
+                f"  JOIN tracks t ON t.rowid = ta.track_rowid WHERE t.id IN ({marks}))",
+                chunk,
+            )
+
+
+LAYOUTS: dict[str, type[Catalog]] = {"plan": PlanCatalog, "pezzottify": PezzottifyCatalog}
+
+
+async def table_columns(conn: aiosqlite.Connection) -> dict[str, set[str]]:
+    async with conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cur:
+        tables = [row[0] for row in await cur.fetchall()]
+    columns: dict[str, set[str]] = {}
+    for table in tables:
+        async with conn.execute(f"PRAGMA table_info('{table}')") as cur:
+            cols = {row[1] for row in await cur.fetchall()}
+        # An explicit rowid alias is INTEGER PRIMARY KEY named rowid; implicit rowid exists too.
+        columns[table] = cols | {"rowid"}
+    return columns
+
+
+def missing_columns(found: dict[str, set[str]], required: dict[str, set[str]]) -> list[str]:
+    missing = []
+    for table, cols in required.items():
+        if table not in found:
+            missing.append(f"table {table}")
+            continue
+        missing.extend(f"{table}.{col}" for col in sorted(cols - found[table]))
+    return missing
+
+
+def detect_layout(found: dict[str, set[str]], wanted: str) -> type[Catalog]:
+    """Pick the adapter; raise CatalogSchemaError naming what is missing."""
+    if wanted != "auto":
+        cls = LAYOUTS[wanted]
+        missing = missing_columns(found, cls.required)
+        if missing:
+            raise CatalogSchemaError(
+                f"catalog layout '{wanted}' needs {', '.join(missing)}; the bridge never alters "
+                "the catalog schema, so point catalog.db at the right file or set catalog.layout"
+            )
+        return cls
+    for cls in LAYOUTS.values():
+        if not missing_columns(found, cls.required):
+            return cls
+    detail = "; ".join(
+        f"{name}: missing {', '.join(missing_columns(found, cls.required))}"
+        for name, cls in LAYOUTS.items()
+    )
+    raise CatalogSchemaError(f"catalog matches no known layout ({detail})")
+
+
+async def open_catalog(path: Path, *, layout: str = "auto", busy_timeout_ms: int = 5000,
+                       write_retries: int = 8) -> Catalog:
+    if not path.exists():
+        raise CatalogSchemaError(f"catalog database {path} does not exist")
+    conn = await connect(path, busy_timeout_ms=busy_timeout_ms)
+    try:
+        cls = detect_layout(await table_columns(conn), layout)
+    except BaseException:
+        await conn.close()
+        raise
+    log.info("catalog.opened", db=str(path), layout=cls.layout)
+    return cls(conn, write_retries=write_retries)

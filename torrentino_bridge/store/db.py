@@ -1,0 +1,156 @@
+"""Opening SQLite connections the same way everywhere, and applying migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+import aiosqlite
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+def utcnow() -> str:
+    """Timestamps are stored as RFC 3339 UTC text with milliseconds."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def sql_dir() -> Path:
+    """The sql/ directory: packaged inside the wheel, or at the top of a source checkout."""
+    packaged = resources.files("torrentino_bridge") / "sql"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+async def connect(path: Path, *, busy_timeout_ms: int = 5000, wal: bool = True) -> aiosqlite.Connection:
+    # isolation_level=None: we issue BEGIN ourselves, so transactions are explicit and short.
+    conn = await aiosqlite.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    if wal:
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as err:  # another process holds it; it stays as it is
+            log.warning("sqlite.wal_unavailable", db=str(path), error=str(err))
+    await conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def is_busy(err: BaseException) -> bool:
+    return isinstance(err, sqlite3.OperationalError) and (
+        "locked" in str(err) or "busy" in str(err)
+    )
+
+
+@asynccontextmanager
+async def transaction(conn: aiosqlite.Connection, *, immediate: bool = True) -> AsyncIterator[aiosqlite.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (cancellation included)."""
+    await conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    try:
+        yield conn
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
+    else:
+        await conn.execute("COMMIT")
+
+
+async def with_busy_retry(
+    action: Callable[[], Awaitable[T]], *, attempts: int, what: str
+) -> T:
+    """Run a write that may meet 'database is locked' after busy_timeout; retry with jitter.
+
+    Logs once when contention starts and once when it clears, not on every attempt.
+    """
+    failed = False
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_busy),
+        stop=stop_after_attempt(max(1, attempts)),
+        wait=wait_random_exponential(multiplier=0.05, max=2.0),
+        reraise=True,
+    ):
+        with attempt:
+            try:
+                result = await action()
+            except sqlite3.OperationalError as err:
+                if is_busy(err) and not failed:
+                    failed = True
+                    log.warning("sqlite.busy", what=what, error=str(err))
+                raise
+    if failed:
+        log.info("sqlite.busy_cleared", what=what)
+    return result
+
+
+MIGRATIONS_TABLE = "schema_migrations"
+
+
+def migration_files() -> list[tuple[int, Path]]:
+    files = []
+    for path in sorted((sql_dir() / "bridge").glob("*.sql")):
+        number = int(path.name.split("_", 1)[0])
+        files.append((number, path))
+    numbers = [n for n, _ in files]
+    if len(set(numbers)) != len(numbers):
+        raise RuntimeError(f"duplicate migration numbers in {sql_dir() / 'bridge'}")
+    return files
+
+
+async def migrate(conn: aiosqlite.Connection) -> int:
+    """Apply pending numbered migrations, one transaction each. Returns the schema version."""
+    await conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    async with conn.execute(f"SELECT COALESCE(MAX(version), 0) FROM {MIGRATIONS_TABLE}") as cur:
+        row = await cur.fetchone()
+    current = int(row[0]) if row else 0
+    for number, path in migration_files():
+        if number <= current:
+            continue
+        statements = [s for s in _split_sql(path.read_text(encoding="utf-8")) if s.strip()]
+        async with transaction(conn):
+            for statement in statements:
+                await conn.execute(statement)
+            await conn.execute(
+                f"INSERT INTO {MIGRATIONS_TABLE} (version, name, applied_at) VALUES (?, ?, ?)",
+                (number, path.name, utcnow()),
+            )
+        log.info("bridge_db.migrated", version=number, name=path.name)
+        current = number
+    return current
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (executescript would commit on its own)."""
+    statements, buf = [], []
+    for line in script.splitlines(keepends=True):
+        buf.append(line)
+        candidate = "".join(buf)
+        if sqlite3.complete_statement(candidate):
+            statements.append(candidate)
+            buf = []
+    if "".join(buf).strip():
+        statements.append("".join(buf))
+    return statements
+
+
+async def open_bridge_db(path: Path) -> aiosqlite.Connection:
+    conn = await connect(path)
+    await migrate(conn)
+    return conn
