@@ -11,7 +11,15 @@ from pathlib import Path
 
 from . import commands
 from .config import Settings, load_settings
-from .errors import EXIT_CONFIG, EXIT_CRASH, EXIT_LOCKED, EXIT_SCHEMA, AlreadyRunningError, CatalogSchemaError, ConfigError
+from .errors import (
+    EXIT_CONFIG,
+    EXIT_CRASH,
+    EXIT_LOCKED,
+    EXIT_SCHEMA,
+    AlreadyRunningError,
+    CatalogSchemaError,
+    ConfigError,
+)
 from .importing import cli as import_cli
 from .log import configure_logging
 from .ops import commands as ops_commands

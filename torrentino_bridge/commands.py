@@ -1,11 +1,146 @@
-"""Subcommands of this area (being written)."""
+"""Daemon and request commands: run, request, status, approve, reject, retry, cancel, demo."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+from .errors import EXIT_OK
+
 
 def register(sub: Any, add_config_arg: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add this module's subcommands to the CLI."""
+    p = sub.add_parser("run", help="run the daemon")
+    add_config_arg(p)
+    p.add_argument("--once", action="store_true",
+                   help="do one intake, submit and reconcile pass, then exit")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("request", help="insert a download request into the shared table")
+    add_config_arg(p)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--album", help="album id")
+    what.add_argument("--track", action="append", dest="tracks", metavar="ID", help="track id (repeatable)")
+    p.add_argument("--user", default="cli", help="user id recorded on the request (default: cli)")
+    p.add_argument("--priority", type=int, default=0, help="higher = sooner")
+    p.add_argument("--id", dest="request_id", help="request id (default: a new uuid)")
+    p.set_defaults(handler=cmd_request)
+
+    p = sub.add_parser("status", help="requests and tickets with state and progress")
+    add_config_arg(p)
+    p.add_argument("--json", action="store_true", help="one JSON object for scripts")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(handler=cmd_status)
+
+    for name, helptext in (("approve", "approve a ticket waiting for approval"),
+                           ("reject", "reject a ticket waiting for approval"),
+                           ("cancel", "cancel a download")):
+        p = sub.add_parser(name, help=helptext)
+        add_config_arg(p)
+        p.add_argument("ticket", help="QT ticket id (or the bridge's submission id)")
+        if name == "approve":
+            p.add_argument("--candidate", type=int, default=None, help="candidate index (default: QT's pick)")
+        else:
+            p.add_argument("--reason", default=None)
+        p.set_defaults(handler=cmd_action, action=name)
+
+    p = sub.add_parser("retry", help="retry the failed tracks of a request or a ticket")
+    add_config_arg(p)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--request", dest="request_id")
+    target.add_argument("--ticket")
+    p.set_defaults(handler=cmd_action, action="retry")
+
+    p = sub.add_parser("demo", help="a self-contained demo: simulator, demo catalog, bridge")
+    p.add_argument("--dir", default=None, help="work directory (default: a new temporary one)")
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.set_defaults(handler=cmd_demo)
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    from .cli import settings_from
+    from .service import BridgeService
+
+    settings = settings_from(args)
+    service = BridgeService(settings)
+    await service.start(workers=not args.once)
+    try:
+        if args.once:
+            await service.run_once()
+        else:
+            await service.serve()
+    finally:
+        await service.stop()
+    return EXIT_OK
+
+
+async def cmd_request(args: argparse.Namespace) -> int:
+    from .cli import settings_from
+    from .store.bridge import BridgeStore
+    from .store.db import open_bridge_db
+
+    settings = settings_from(args)
+    store = BridgeStore(await open_bridge_db(settings.bridge.db))
+    request_id = args.request_id or uuid.uuid4().hex
+    try:
+        await store.insert_request(request_id, args.user, album_id=args.album, track_ids=args.tracks,
+                                   priority=args.priority)
+    finally:
+        await store.close()
+    print(request_id)
+    return EXIT_OK
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    from .cli import settings_from
+    from .reporting import collect_status, render_status
+
+    settings = settings_from(args)
+    report = await collect_status(settings, limit=args.limit)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(render_status(report))
+    return EXIT_OK
+
+
+async def cmd_action(args: argparse.Namespace) -> int:
+    from .cli import settings_from
+    from .engine.actions import ActionError
+    from .qt.errors import QTError
+    from .service import BridgeService
+
+    settings = settings_from(args)
+    async with BridgeService(settings).components() as svc:
+        try:
+            if args.action == "approve":
+                sub = await svc.actions.approve(args.ticket, args.candidate)
+                print(f"{sub.ticket_id}: {sub.state.value}")
+            elif args.action == "reject":
+                sub = await svc.actions.reject(args.ticket, args.reason)
+                print(f"{sub.ticket_id}: {sub.state.value}")
+            elif args.action == "cancel":
+                sub = await svc.actions.cancel(args.ticket, args.reason)
+                print(f"{sub.ticket_id or sub.id}: {sub.state.value}")
+            else:
+                result = (await svc.actions.retry_request(args.request_id) if args.request_id
+                          else await svc.actions.retry_ticket(args.ticket))
+                print(f"retried in Quentin Torrentino: {len(result.qt_retried)}; "
+                      f"new tickets: {len(result.resubmitted)}")
+        except ActionError as err:
+            print(f"torrentino-bridge {args.action}: {err.message}", file=sys.stderr)
+            return 1
+        except QTError as err:
+            print(f"torrentino-bridge {args.action}: Quentin Torrentino said: {err.message} "
+                  f"({err.status})", file=sys.stderr)
+            return 1
+    return EXIT_OK
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return await run_demo(args.dir, keep=args.keep)

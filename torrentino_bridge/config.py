@@ -263,7 +263,7 @@ def _check_paths(settings: Settings) -> None:
         try:
             token = token_file.read_text(encoding="utf-8").strip()
         except OSError as err:
-            raise ConfigError(f"torrentino.auth_token_file: cannot read {token_file}: {err.strerror}")
+            raise ConfigError(f"torrentino.auth_token_file: cannot read {token_file}: {err.strerror}") from None
         try:
             _check_secret(SecretStr(token))
         except ValueError as err:

@@ -50,6 +50,13 @@ class TaskSupervisor:
     def alive(self) -> dict[str, bool]:
         return {name: not task.done() for name, task in self._tasks.items()}
 
+    async def drain(self, prefix: str, timeout: float) -> None:
+        """Wait up to `timeout` for the running tasks whose name starts with prefix."""
+        tasks = [t for n, t in self._tasks.items() if n.startswith(prefix) and not t.done()]
+        if tasks:
+            log.info("tasks.draining", count=len(tasks), timeout=timeout)
+            await asyncio.wait(tasks, timeout=timeout)
+
     async def cancel_all(self, timeout: float = 5.0) -> None:
         tasks = [t for t in self._tasks.values() if not t.done()]
         for task in tasks:

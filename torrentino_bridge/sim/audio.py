@@ -39,7 +39,7 @@ class AudioTags:
 
 
 def _signal(duration_secs: float, sample_rate: int, seed: int) -> np.ndarray:
-    frames = max(1, int(round(duration_secs * sample_rate)))
+    frames = max(1, round(duration_secs * sample_rate))
     t = np.arange(frames, dtype=np.float32) / sample_rate
     freq = 220.0 + (seed % 24) * 20.0
     # A tone with a slow tremolo: real, audible content, distinct per seed.

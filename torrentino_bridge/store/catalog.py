@@ -10,6 +10,7 @@ Two layouts are supported:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -50,6 +51,8 @@ class Catalog:
     def __init__(self, conn: aiosqlite.Connection, *, write_retries: int = 8) -> None:
         self.conn = conn
         self.write_retries = write_retries
+        # One connection, so one transaction at a time across tasks.
+        self._write_lock = asyncio.Lock()
 
     async def close(self) -> None:
         await self.conn.close()
@@ -79,7 +82,7 @@ class Catalog:
             return
 
         async def run() -> None:
-            async with transaction(self.conn):
+            async with self._write_lock, transaction(self.conn):
                 await self._write(changes)
 
         await with_busy_retry(run, attempts=self.write_retries, what="catalog.apply")
@@ -324,7 +327,7 @@ def detect_layout(found: dict[str, set[str]], wanted: str) -> type[Catalog]:
 
 async def open_catalog(path: Path, *, layout: str = "auto", busy_timeout_ms: int = 5000,
                        write_retries: int = 8) -> Catalog:
-    if not path.exists():
+    if not await asyncio.to_thread(path.exists):
         raise CatalogSchemaError(f"catalog database {path} does not exist")
     conn = await connect(path, busy_timeout_ms=busy_timeout_ms)
     try:

@@ -1,0 +1,38 @@
+"""Coalescing (pure): which requested tracks need a new ticket, join a live one, or are done."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .models import Availability, TrackMeta
+
+
+@dataclass(slots=True)
+class RequestPlan:
+    satisfied: list[str] = field(default_factory=list)          # already available
+    attach: dict[str, str] = field(default_factory=dict)        # track id -> live submission id
+    new_batches: dict[str, list[TrackMeta]] = field(default_factory=dict)  # album id -> tracks
+
+    @property
+    def nothing_to_fetch(self) -> bool:
+        return not self.attach and not self.new_batches
+
+
+def plan_request(tracks: Sequence[TrackMeta], live: Mapping[str, str]) -> RequestPlan:
+    """One new ticket per album for tracks that are neither available nor already fetching.
+
+    `live` maps track id -> the live submission it is fetched under. A catalog state of
+    `fetching` without a live submission is stale and gets a new ticket.
+    """
+    plan = RequestPlan()
+    for track in tracks:
+        if track.availability is Availability.AVAILABLE:
+            plan.satisfied.append(track.id)
+        elif track.id in live:
+            plan.attach[track.id] = live[track.id]
+        else:
+            plan.new_batches.setdefault(track.album_id, []).append(track)
+    for batch in plan.new_batches.values():
+        batch.sort(key=lambda t: (t.disc_number, t.track_number, t.id))
+    return plan

@@ -1,0 +1,71 @@
+"""Validating a download request row (pure). Errors become the row's `error` text."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..errors import RequestRejected
+
+MAX_TRACKS_PER_REQUEST = 1000
+MAX_ID_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRequest:
+    request_id: str
+    user_id: str
+    album_id: str | None
+    track_ids: tuple[str, ...]
+    priority: int
+
+    @property
+    def is_album(self) -> bool:
+        return self.album_id is not None
+
+
+def _clean_id(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise RequestRejected(f"{what} must be a non-empty string, got {value!r}"[:300])
+    if len(value) > MAX_ID_LENGTH:
+        raise RequestRejected(f"{what} is longer than {MAX_ID_LENGTH} characters")
+    return value.strip()
+
+
+def parse_request(
+    request_id: str,
+    user_id: object,
+    album_id: object,
+    track_ids: object,
+    priority: object,
+) -> ParsedRequest:
+    """Check one row's shape; catalog existence is checked later by the intake."""
+    has_album = album_id is not None and not (isinstance(album_id, str) and not album_id.strip())
+    has_tracks = track_ids is not None and not (isinstance(track_ids, str) and not track_ids.strip())
+    if has_album and has_tracks:
+        raise RequestRejected("set either album_id or track_ids, not both")
+    if not has_album and not has_tracks:
+        raise RequestRejected("neither album_id nor track_ids is set")
+    user = _clean_id(user_id, "user_id")
+    try:
+        prio = int(priority) if priority is not None else 0  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise RequestRejected(f"priority must be an integer, got {priority!r}"[:300]) from None
+
+    if has_album:
+        return ParsedRequest(request_id, user, _clean_id(album_id, "album_id"), (), prio)
+
+    if not isinstance(track_ids, str):
+        raise RequestRejected("track_ids must be JSON array text")
+    try:
+        decoded = json.loads(track_ids)
+    except json.JSONDecodeError as err:
+        raise RequestRejected(f"track_ids is not valid JSON: {err.msg} at position {err.pos}") from None
+    if not isinstance(decoded, list):
+        raise RequestRejected(f"track_ids must be a JSON array, got {type(decoded).__name__}")
+    if not decoded:
+        raise RequestRejected("track_ids is an empty list")
+    if len(decoded) > MAX_TRACKS_PER_REQUEST:
+        raise RequestRejected(f"track_ids has {len(decoded)} entries; at most {MAX_TRACKS_PER_REQUEST}")
+    ids = tuple(dict.fromkeys(_clean_id(v, "every track id") for v in decoded))
+    return ParsedRequest(request_id, user, None, ids, prio)

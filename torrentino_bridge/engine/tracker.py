@@ -1,0 +1,341 @@
+"""Applying Quentin Torrentino's truth about a ticket to its submission, tracks and requests.
+
+Events only say *that* something changed; details come from GET /tickets/{id}, fetched
+when the state type changes and, for progress, at most once per progress_refresh_secs.
+Work for one ticket is coalesced: a burst of events for it runs one refresh.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import structlog
+
+from ..config import Settings
+from ..domain.availability import can_transition
+from ..domain.models import Availability, TrackChange
+from ..domain.status import RELEASING_STATES, SubmissionState, submission_state_for
+from ..importing import ImportJob, import_tracks
+from ..metrics import Metrics
+from ..qt.client import TorrentinoClient
+from ..qt.errors import QTError, QTNotFound
+from ..qt.events import (
+    Event,
+    Heartbeat,
+    OrchestratorStatus,
+    PipelineProgress,
+    TicketDeleted,
+    TicketUpdate,
+    TorrentProgress,
+)
+from ..qt.types import Ticket
+from ..store.bridge import BridgeStore, SubmissionRow
+from ..store.catalog import Catalog
+from ..tasks import TaskSupervisor
+from .locks import KeyedLocks
+from .requests import RequestStatusUpdater
+
+log = structlog.get_logger(__name__)
+
+# Called with (kind, submission, details) when an admin should hear about a ticket.
+Notifier = Callable[[str, SubmissionRow, dict[str, Any]], Awaitable[None]]
+
+_PROGRESS_STATES = frozenset({"downloading", "converting", "placing", "acquiring"})
+
+
+@dataclass(slots=True)
+class Progress:
+    phase: str | None
+    percent: float | None
+    written_at: float = 0.0
+
+
+class TicketTracker:
+    def __init__(
+        self,
+        settings: Settings,
+        store: BridgeStore,
+        catalog: Catalog,
+        client: TorrentinoClient,
+        statuses: RequestStatusUpdater,
+        locks: KeyedLocks,
+        tasks: TaskSupervisor,
+        metrics: Metrics,
+        *,
+        import_db: aiosqlite.Connection,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.catalog = catalog
+        self.client = client
+        self.statuses = statuses
+        self.locks = locks
+        self.tasks = tasks
+        self.metrics = metrics
+        self.import_db = import_db
+        self.notifier = notifier
+        self.progress: dict[str, Progress] = {}        # submission id -> last known progress
+        self._last_refresh: dict[str, float] = {}       # ticket id -> monotonic time
+        self._pending: dict[str, bool] = {}             # ticket id -> another refresh wanted
+        self.accepting = True
+        self.orchestrator_running: bool | None = None
+
+    # -- events -----------------------------------------------------------------------------
+    async def on_event(self, event: Event) -> None:
+        """Called for every event; returns quickly, heavy work runs in per-ticket tasks."""
+        match event:
+            case TicketUpdate(ticket_id=ticket_id, state=state):
+                sub = await self.store.submission_by_ticket(ticket_id)
+                if sub is None:
+                    return  # not ours (QT serves other consumers too)
+                changed = state != sub.qt_state or sub.state is SubmissionState.INTENT
+                progress_due = state in _PROGRESS_STATES and self._refresh_due(ticket_id)
+                if changed or progress_due:
+                    self.schedule(ticket_id)
+            case TicketDeleted(ticket_id=ticket_id):
+                if await self.store.submission_by_ticket(ticket_id) is not None:
+                    self.schedule(ticket_id)
+            case PipelineProgress(ticket_id=ticket_id, phase=phase, percent=percent):
+                await self._note_progress(ticket_id, phase, percent)
+            case TorrentProgress(ticket_id=ticket_id, percent=percent):
+                await self._note_progress(ticket_id, "downloading", percent)
+            case OrchestratorStatus(running=running):
+                self.orchestrator_running = running
+            case Heartbeat():
+                pass
+
+    def _refresh_due(self, ticket_id: str) -> bool:
+        last = self._last_refresh.get(ticket_id)
+        return last is None or time.monotonic() - last >= self.settings.bridge.progress_refresh_secs
+
+    def schedule(self, ticket_id: str) -> None:
+        """Refresh a ticket soon; a burst of calls for one ticket runs one refresh at a time."""
+        if not self.accepting:
+            return
+        if ticket_id in self._pending:
+            self._pending[ticket_id] = True
+            return
+        self._pending[ticket_id] = False
+        self.tasks.start(f"ticket:{ticket_id}", self._refresh_loop(ticket_id), critical=False)
+
+    async def _refresh_loop(self, ticket_id: str) -> None:
+        try:
+            while True:
+                await self.refresh(ticket_id)
+                if not self._pending.get(ticket_id):
+                    return
+                self._pending[ticket_id] = False
+        finally:
+            self._pending.pop(ticket_id, None)
+
+    async def _note_progress(self, ticket_id: str, phase: str | None, percent: float | None) -> None:
+        sub = await self.store.submission_by_ticket(ticket_id)
+        if sub is None:
+            return
+        now = time.monotonic()
+        prog = self.progress.setdefault(sub.id, Progress(phase, percent))
+        prog.phase, prog.percent = phase or prog.phase, percent if percent is not None else prog.percent
+        if now - prog.written_at >= self.settings.bridge.progress_refresh_secs:
+            prog.written_at = now
+            await self.store.update_submission(sub.id, progress=prog.percent, phase=prog.phase)
+
+    # -- refresh and apply ---------------------------------------------------------------------
+    async def refresh(self, ticket_id: str) -> None:
+        sub = await self.store.submission_by_ticket(ticket_id)
+        if sub is None:
+            return
+        self._last_refresh[ticket_id] = time.monotonic()
+        try:
+            ticket = await self.client.get_ticket(ticket_id)
+        except QTNotFound:
+            await self.apply_gone(sub, "deleted in Quentin Torrentino")
+            return
+        except QTError as err:
+            log.warning("ticket.refresh_failed", ticket_id=ticket_id, submission_id=sub.id,
+                        error=err.message or type(err).__name__)
+            return
+        await self.apply(sub, ticket)
+
+    async def apply_gone(self, sub: SubmissionRow, reason: str) -> None:
+        async with self.locks.hold(sub.id):
+            current = await self.store.get_submission(sub.id)
+            if current is None or current.state not in (SubmissionState.ACTIVE, SubmissionState.NEEDS_APPROVAL):
+                return
+            log.info("ticket.gone", ticket_id=sub.ticket_id, submission_id=sub.id, reason=reason)
+            await self._end(current, SubmissionState.CANCELLED, "deleted", reason, None)
+
+    async def apply(self, sub: SubmissionRow, ticket: Ticket) -> None:
+        """Bring one submission in line with QT's ticket. Idempotent."""
+        async with self.locks.hold(sub.id):
+            current = await self.store.get_submission(sub.id)
+            if current is None:
+                return
+            await self._apply_locked(current, ticket)
+        await self.statuses.refresh(await self.store.requests_of_submission(sub.id))
+
+    async def _apply_locked(self, sub: SubmissionRow, ticket: Ticket) -> None:
+        qt_state = ticket.state.type
+        target = submission_state_for(qt_state)
+        bound = log.bind(submission_id=sub.id, ticket_id=ticket.id, album_id=sub.album_id)
+        if sub.state in (SubmissionState.COMPLETED,):
+            return  # our import is done; QT's later life of the ticket does not matter
+        if sub.state in (SubmissionState.FAILED, *RELEASING_STATES) and target in (
+            SubmissionState.ACTIVE, SubmissionState.NEEDS_APPROVAL, SubmissionState.IMPORTING
+        ):
+            # Retried in QT (by us or through QT's own UI): the submission lives again.
+            await self._reopen(sub, qt_state)
+            sub = await self.store.get_submission(sub.id) or sub
+        elif sub.state is not SubmissionState.IMPORTING and sub.state in (
+            SubmissionState.FAILED, *RELEASING_STATES
+        ):
+            if qt_state != sub.qt_state:
+                await self.store.update_submission(sub.id, qt_state=qt_state)
+            return
+
+        if qt_state != sub.qt_state:
+            bound.info("ticket.state", qt_state=qt_state, previous=sub.qt_state)
+
+        match target:
+            case SubmissionState.ACTIVE:
+                percent = ticket.state.progress_pct
+                self.progress[sub.id] = Progress(qt_state, percent, time.monotonic())
+                await self.store.update_submission(
+                    sub.id, state=SubmissionState.ACTIVE, qt_state=qt_state, progress=percent,
+                    phase=qt_state, error=ticket.state.error_text if qt_state == "pending_retry" else None,
+                )
+            case SubmissionState.NEEDS_APPROVAL:
+                details = {
+                    "candidates": [c.model_dump(mode="json") for c in ticket.state.candidates],
+                    "recommended_idx": ticket.state.recommended_idx,
+                    "confidence": getattr(ticket.state, "confidence", None),
+                }
+                first_time = sub.state is not SubmissionState.NEEDS_APPROVAL
+                await self.store.update_submission(
+                    sub.id, state=SubmissionState.NEEDS_APPROVAL, qt_state=qt_state, details=details,
+                    phase=qt_state,
+                )
+                if first_time:
+                    bound.info("ticket.needs_approval", candidates=len(details["candidates"]))
+                    await self._notify("needs_approval", sub, details)
+            case SubmissionState.IMPORTING:
+                await self.store.update_submission(
+                    sub.id, state=SubmissionState.IMPORTING, qt_state=qt_state, phase="importing",
+                    progress=100.0,
+                )
+                await self._import(sub, bound)
+            case SubmissionState.FAILED:
+                reason = ticket.state.error_text or qt_state.replace("_", " ")
+                error = f"Quentin Torrentino: {reason}"
+                bound.warning("ticket.failed", qt_state=qt_state, error=reason)
+                await self._end(sub, SubmissionState.FAILED, qt_state, error,
+                                {"error": reason, "retryable": ticket.state.retryable})
+                await self._notify("failed", sub, {"error": reason, "qt_state": qt_state})
+            case SubmissionState.REJECTED | SubmissionState.CANCELLED:
+                reason = ticket.state.error_text or qt_state
+                await self._end(sub, target, qt_state, f"{qt_state} in Quentin Torrentino: {reason}"
+                                if reason != qt_state else f"{qt_state} in Quentin Torrentino", None)
+
+    async def _reopen(self, sub: SubmissionRow, qt_state: str) -> None:
+        tracks = await self.store.submission_tracks(sub.id)
+        wanted = [t.track_id for t in tracks if t.outcome != "imported"]
+        metas = await self.catalog.get_tracks(wanted)
+        wanted = [t for t in wanted if t in metas and metas[t].availability is not Availability.AVAILABLE]
+        reopened = await self.store.reopen_submission(sub.id, qt_state, wanted)
+        was = Availability.UNAVAILABLE if sub.state in RELEASING_STATES else Availability.FETCH_ERROR
+        await self._write_states([
+            (self._effective(metas[t].availability, was), TrackChange(t, Availability.FETCHING))
+            for t in reopened
+        ])
+        log.info("submission.reopened", submission_id=sub.id, ticket_id=sub.ticket_id,
+                 qt_state=qt_state, tracks=len(reopened))
+
+    async def _end(self, sub: SubmissionRow, state: SubmissionState, qt_state: str, error: str,
+                   details: dict[str, Any] | None) -> None:
+        """Failed, rejected, cancelled or deleted: catalog first, then our own rows, so a crash
+        in between is repaired by applying the same state again."""
+        tracks = [t for t in await self.store.submission_tracks(sub.id) if t.active]
+        metas = await self.catalog.get_tracks([t.track_id for t in tracks])
+        target = Availability.UNAVAILABLE if state in RELEASING_STATES else Availability.FETCH_ERROR
+        await self._write_states([
+            (self._effective(metas[t.track_id].availability, Availability.FETCHING),
+             TrackChange(t.track_id, target))
+            for t in tracks if t.track_id in metas
+        ])
+        outcome = "released" if state in RELEASING_STATES else "error"
+        await self.store.close_submission(
+            sub.id, state, qt_state=qt_state, error=error, details=details,
+            outcomes={t.track_id: (outcome, None, error if outcome == "error" else None) for t in tracks},
+        )
+        self.progress.pop(sub.id, None)
+
+    async def _import(self, sub: SubmissionRow, bound: structlog.BoundLogger) -> None:
+        tracks = [t for t in await self.store.submission_tracks(sub.id) if t.active]
+        metas = await self.catalog.get_tracks([t.track_id for t in tracks])
+        album = await self.catalog.get_album(sub.album_id)
+        if album is None or not metas:
+            await self._end(sub, SubmissionState.FAILED, "completed",
+                            "import failed: the album or its tracks left the catalog", None)
+            return
+        job = ImportJob(
+            key=sub.id, album=album,
+            tracks=[metas[t.track_id] for t in tracks if t.track_id in metas],
+            source_dir=Path(sub.local_dir),
+        )
+        bound.info("import.started", tracks=len(job.tracks), source_dir=str(job.source_dir))
+        started = time.monotonic()
+        try:
+            outcome = await import_tracks(job, bridge_db=self.import_db, catalog=self.catalog,
+                                          media=self.settings.media)
+        except Exception as err:
+            bound.error("import.failed", error=repr(err))
+            await self._end(sub, SubmissionState.FAILED, "completed", f"import failed: {err}", None)
+            return
+        self.metrics.catalog_write_seconds.observe(time.monotonic() - started)
+        self.metrics.imports.labels("imported").inc(len(outcome.imported))
+        self.metrics.imports.labels("failed").inc(len(outcome.failed))
+        self.metrics.transitions.labels("fetching", "available").inc(len(outcome.imported))
+        self.metrics.transitions.labels("fetching", "fetch_error").inc(len(outcome.failed))
+        outcomes: dict[str, tuple[str, str | None, str | None]] = {
+            t: ("imported", uri, None) for t, uri in outcome.imported.items()
+        }
+        outcomes.update({t: ("error", None, reason) for t, reason in outcome.failed.items()})
+        await self.store.close_submission(
+            sub.id, SubmissionState.COMPLETED, qt_state="completed",
+            error=outcome.summary or None, outcomes=outcomes,
+        )
+        self.progress.pop(sub.id, None)
+        bound.info("import.finished", imported=len(outcome.imported), failed=len(outcome.failed),
+                   summary=outcome.summary or None)
+
+    def _effective(self, in_catalog: Availability, bridge_view: Availability) -> Availability:
+        """A track's state: the catalog's, or ours where the catalog cannot store it."""
+        if self.catalog.stores_transient_states or in_catalog is Availability.AVAILABLE:
+            return in_catalog
+        return bridge_view
+
+    async def _write_states(self, changes: list[tuple[Availability, TrackChange]]) -> None:
+        """Write availability changes the state machine allows, in one transaction."""
+        allowed = []
+        for current, change in changes:
+            if current is change.state:
+                continue
+            if not can_transition(current, change.state):
+                log.warning("availability.skipped", track_id=change.track_id,
+                            current=current.value, target=change.state.value)
+                continue
+            allowed.append(change)
+            self.metrics.transitions.labels(current.value, change.state.value).inc()
+        started = time.monotonic()
+        await self.catalog.apply(allowed)
+        if allowed:
+            self.metrics.catalog_write_seconds.observe(time.monotonic() - started)
+
+    async def _notify(self, kind: str, sub: SubmissionRow, details: dict[str, Any]) -> None:
+        if self.notifier is not None:
+            await self.notifier(kind, sub, details)

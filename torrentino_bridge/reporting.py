@@ -1,0 +1,111 @@
+"""The status report shared by `torrentino-bridge status`, the demo and the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import Settings
+from .domain.models import Availability
+from .domain.status import LIVE_SUBMISSION_STATES
+from .store.bridge import BridgeStore
+from .store.catalog import Catalog, open_catalog
+from .store.db import open_bridge_db
+
+
+def track_state(catalog: Catalog, meta_state: Availability, row: Any) -> str:
+    """A requested track's availability as users should see it, whatever the layout."""
+    if meta_state is Availability.AVAILABLE or catalog.stores_transient_states:
+        return meta_state.value
+    if row["active"] and row["submission_state"] in {s.value for s in LIVE_SUBMISSION_STATES}:
+        return Availability.FETCHING.value
+    if row["outcome"] == "error":
+        return Availability.FETCH_ERROR.value
+    return meta_state.value
+
+
+async def request_report(store: BridgeStore, catalog: Catalog, request_id: str) -> dict[str, Any] | None:
+    request = await store.get_request(request_id)
+    if request is None:
+        return None
+    rows = await store.request_tracks(request_id)
+    metas = await catalog.get_tracks([r["track_id"] for r in rows])
+    tracks = []
+    for row in rows:
+        meta = metas.get(row["track_id"])
+        tracks.append({
+            "track_id": row["track_id"],
+            "album_id": row["album_id"],
+            "title": meta.name if meta else None,
+            "disc_number": meta.disc_number if meta else None,
+            "track_number": meta.track_number if meta else None,
+            "availability": track_state(catalog, meta.availability, row) if meta else "unknown",
+            "audio_uri": meta.audio_uri if meta else None,
+            "ticket_id": row["ticket_id"],
+            "progress": row["progress"],
+            "error": row["track_error"] if row["track_error"] else None,
+        })
+    tracks.sort(key=lambda t: (t["album_id"], t["disc_number"] or 0, t["track_number"] or 0))
+    return {
+        "request_id": request.id, "user_id": request.user_id, "album_id": request.album_id,
+        "status": request.status, "error": request.error, "priority": request.priority,
+        "created_at": request.created_at, "updated_at": request.updated_at,
+        "finished_at": request.finished_at, "tracks": tracks,
+    }
+
+
+async def collect_status(settings: Settings, *, limit: int = 50) -> dict[str, Any]:
+    store = BridgeStore(await open_bridge_db(settings.bridge.db))
+    catalog = await open_catalog(settings.catalog.db, layout=settings.catalog.layout)
+    try:
+        requests = []
+        for request in await store.list_requests(limit=limit):
+            report = await request_report(store, catalog, request.id)
+            if report is not None:
+                requests.append(report)
+        tickets = [
+            {"submission_id": s.id, "ticket_id": s.ticket_id, "album_id": s.album_id,
+             "state": s.state.value, "qt_state": s.qt_state, "progress": s.progress,
+             "error": s.error, "updated_at": s.updated_at}
+            for s in await store.submissions(limit=limit)
+        ]
+        return {"requests": requests, "tickets": tickets}
+    finally:
+        await store.close()
+        await catalog.close()
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f}%"
+
+
+def render_status(report: dict[str, Any]) -> str:
+    req_rows = []
+    for r in report["requests"]:
+        done = sum(1 for t in r["tracks"] if t["availability"] == "available")
+        what = f"album {r['album_id']}" if r["album_id"] else f"{len(r['tracks'])} tracks"
+        req_rows.append([r["request_id"][:12], r["user_id"], what, r["status"],
+                         f"{done}/{len(r['tracks'])}", (r["error"] or "")[:70]])
+    ticket_rows = [
+        [t["ticket_id"] or "(not yet)", t["album_id"], t["state"], t["qt_state"] or "",
+         _pct(t["progress"]), (t["error"] or "")[:60]]
+        for t in report["tickets"]
+    ]
+    return (
+        "Requests\n" + _table(["request", "user", "what", "status", "available", "error"], req_rows)
+        + "\n\nTickets\n"
+        + _table(["ticket", "album", "state", "qt state", "progress", "error"], ticket_rows)
+    )
+
+
+def render_tracks(tracks: list[dict[str, Any]]) -> str:
+    rows = [[t["album_id"], f"{t['disc_number']}-{t['track_number']:02d}", t["title"] or "",
+             t["availability"], t["audio_uri"] or "", (t["error"] or "")[:50]] for t in tracks]
+    return _table(["album", "track", "title", "availability", "audio_uri", "error"], rows)

@@ -1,0 +1,229 @@
+"""The daemon: one service object that starts the parts in order and stops them in reverse.
+
+start(): lock, databases (migrations, schema check), QT client, startup repair, workers.
+stop(): stop taking work, let running imports and catalog writes finish within the grace
+period, cancel the rest, close the socket, the HTTP session, the databases, the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import aiosqlite
+import structlog
+
+from .config import Settings
+from .engine.actions import Actions
+from .engine.intake import Gate, Intake
+from .engine.locks import KeyedLocks
+from .engine.reconciler import Reconciler
+from .engine.repair import repair
+from .engine.requests import RequestStatusUpdater
+from .engine.submitter import Submitter
+from .engine.tracker import Notifier, TicketTracker
+from .metrics import Metrics
+from .ops import systemd
+from .ops.lock import InstanceLock
+from .qt.client import TorrentinoClient
+from .qt.events import EventError
+from .qt.websocket import EventStream
+from .store.bridge import BridgeStore
+from .store.catalog import Catalog, open_catalog
+from .store.db import connect, open_bridge_db
+from .tasks import TaskSupervisor
+
+log = structlog.get_logger(__name__)
+
+
+class BridgeService:
+    def __init__(self, settings: Settings, *, gate: Gate | None = None,
+                 notifier: Notifier | None = None) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.tasks = TaskSupervisor()
+        self.locks = KeyedLocks()
+        self.stop_event = asyncio.Event()
+        self.started_at: float | None = None
+        self._gate = gate
+        self._notifier = notifier
+        self._lock: InstanceLock | None = None
+        self._import_db: aiosqlite.Connection | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.store: BridgeStore
+        self.catalog: Catalog
+        self.client: TorrentinoClient
+        self.statuses: RequestStatusUpdater
+        self.tracker: TicketTracker
+        self.submitter: Submitter
+        self.intake: Intake
+        self.reconciler: Reconciler
+        self.actions: Actions
+        self.events: EventStream | None = None
+        self.http_runner: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self, *, workers: bool = True) -> None:
+        s = self.settings
+        self._lock = InstanceLock(s.bridge.db)
+        self._lock.acquire()
+        try:
+            await self._open(workers=workers)
+        except BaseException:
+            await self._close()
+            raise
+
+    @asynccontextmanager
+    async def components(self) -> AsyncIterator[BridgeService]:
+        """The parts without workers or lock, for one-shot CLI actions beside a running daemon."""
+        try:
+            await self._open_components()
+            yield self
+        finally:
+            await self._close()
+
+    async def _open(self, *, workers: bool) -> None:
+        await self._open_components()
+        await repair(self.store, self.catalog, self.statuses)
+        if not workers:
+            return
+        self._start_workers()
+        s = self.settings
+        if s.http.enabled:
+            from .http.server import start_http
+
+            self.http_runner = await start_http(self)
+        watchdog = systemd.watchdog_interval()
+        if watchdog:
+            self.tasks.start("watchdog", systemd.watchdog_loop(self.stop_event))
+        self.started_at = time.time()
+        systemd.notify_ready()
+        log.info("bridge.started", catalog_layout=self.catalog.layout, qt_url=s.torrentino.url,
+                 http=f"{s.http.host}:{s.http.port}" if s.http.enabled else None)
+
+    async def _open_components(self) -> None:
+        s = self.settings
+        s.media.root.mkdir(parents=True, exist_ok=True)
+        s.media.incoming.mkdir(parents=True, exist_ok=True)
+        self.catalog = await open_catalog(
+            s.catalog.db, layout=s.catalog.layout, busy_timeout_ms=s.catalog.busy_timeout_ms,
+            write_retries=s.catalog.write_retries,
+        )
+        self.store = BridgeStore(await open_bridge_db(s.bridge.db))
+        # The importer journals on its own connection so its transactions never interleave ours.
+        self._import_db = await connect(s.bridge.db)
+        self._session = aiohttp.ClientSession()
+        t = s.torrentino
+        self.client = TorrentinoClient(
+            t.url, token=t.read_token, session=self._session, timeout=t.request_timeout_secs,
+            max_attempts=t.max_attempts, on_call=self.metrics.qt_call,
+        )
+        self.statuses = RequestStatusUpdater(self.store, self.catalog, self.metrics)
+        self.tracker = TicketTracker(
+            s, self.store, self.catalog, self.client, self.statuses, self.locks, self.tasks,
+            self.metrics, import_db=self._import_db, notifier=self._notifier,
+        )
+        self.submitter = Submitter(
+            self.store, self.catalog, self.client, self.statuses, self.locks,
+            on_ticket=self.tracker.apply,
+            on_submitted=lambda how: self.metrics.tickets_submitted.labels(how).inc(),
+        )
+        self.intake = Intake(s, self.store, self.catalog, self.statuses,
+                             on_planned=self.submitter.wake.set, gate=self._gate)
+        self.reconciler = Reconciler(
+            self.store, self.tracker, self.submitter, self.metrics,
+            interval_secs=s.bridge.reconcile_interval_secs, concurrency=s.bridge.reconcile_concurrency,
+        )
+        self.actions = Actions(s, self.store, self.catalog, self.client, self.tracker,
+                               self.statuses, self.locks)
+
+    def _start_workers(self) -> None:
+        t = self.settings.torrentino
+        self.tasks.start("intake", self.intake.run(self.stop_event))
+        if t.enabled:
+            self.events = EventStream(
+                t.url, token=t.read_token, session=self._session, on_event=self._on_event,
+                on_connect=self._on_connect, on_malformed=self._on_malformed,
+                reconnect_secs=t.websocket_reconnect_secs, max_backoff_secs=t.websocket_max_backoff_secs,
+                heartbeat_secs=t.websocket_heartbeat_secs,
+            )
+            self.tasks.start("submitter", self.submitter.run(self.stop_event))
+            self.tasks.start("reconciler", self.reconciler.run(self.stop_event))
+            self.tasks.start("events", self.events.run(self.stop_event))
+        else:
+            log.warning("torrentino.disabled", hint="requests are planned but no ticket is sent")
+
+    async def _on_event(self, event: Any) -> None:
+        self.metrics.ws_messages.labels(type(event).__name__).inc()
+        await self.tracker.on_event(event)
+
+    async def _on_connect(self) -> None:
+        self.metrics.ws_connected.set(1)
+        self.reconciler.trigger.set()
+
+    def _on_malformed(self, err: EventError, raw: str) -> None:
+        self.metrics.ws_malformed.labels(err.kind).inc()
+
+    async def run_once(self) -> None:
+        """One intake pass, one submission pass, one reconcile pass (for --once and tests)."""
+        await self.intake.run_once()
+        if self.settings.torrentino.enabled:
+            await self.submitter.submit_pending()
+            await self.reconciler.run_once()
+            await self.tasks.drain("ticket:", timeout=self.settings.bridge.shutdown_grace_secs)
+
+    async def serve(self) -> None:
+        """Run until SIGTERM/SIGINT or a worker dies."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
+        failed = asyncio.ensure_future(self.tasks.failed.wait())
+        stopped = asyncio.ensure_future(self.stop_event.wait())
+        try:
+            await asyncio.wait({failed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            failed.cancel()
+            stopped.cancel()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        if self.tasks.failed.is_set():
+            raise RuntimeError(f"worker crashed: {self.tasks.failures}")
+
+    def request_stop(self, why: str = "requested") -> None:
+        if not self.stop_event.is_set():
+            log.info("bridge.stopping", why=why)
+            self.stop_event.set()
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        systemd.notify_stopping()
+        if hasattr(self, "tracker"):
+            self.tracker.accepting = False
+            # In-flight imports and catalog writes finish; they are journalled anyway.
+            await self.tasks.drain("ticket:", timeout=self.settings.bridge.shutdown_grace_secs)
+        await self.tasks.cancel_all(timeout=2.0)
+        await self._close()
+        log.info("bridge.stopped")
+
+    async def _close(self) -> None:
+        if self.http_runner is not None:
+            await self.http_runner.cleanup()
+            self.http_runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        for name in ("store", "catalog"):
+            closer = self.__dict__.pop(name, None)
+            if closer is not None:
+                await closer.close()
+        if self._import_db is not None:
+            await self._import_db.close()
+            self._import_db = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
