@@ -1,0 +1,306 @@
+"""HTTP client for the Quentin Torrentino v1 API.
+
+Retries (exponential backoff, full jitter) only what can be repeated safely: connection
+errors, timeouts and 5xx. 4xx answers become typed errors at once. Creating a ticket is
+not idempotent in QT (no idempotency key), so a POST /tickets is repeated only when the
+connection was never established; any other failure is reported as ambiguous and the
+caller looks the ticket up by its dest_path before posting again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import structlog
+from pydantic import ValidationError
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from .errors import (
+    QTAuthError,
+    QTBadRequest,
+    QTConflict,
+    QTError,
+    QTNotFound,
+    QTProtocolError,
+    QTUnavailable,
+)
+from .types import Ticket, TicketPage
+
+log = structlog.get_logger(__name__)
+
+TokenSource = str | Callable[[], str | None] | None
+OnCall = Callable[[str, float, str], None]
+
+API_PREFIX = "/api/v1"
+FIND_PAGE_SIZE = 1000
+_BAD_REQUEST = frozenset({400, 415, 422})
+
+
+def resolve_token(token: TokenSource) -> str | None:
+    """The current token; a callable is asked every time so a rotated token is picked up."""
+    if token is None or isinstance(token, str):
+        return token or None
+    try:
+        return token() or None
+    except Exception as err:
+        raise QTAuthError(f"could not obtain the API token: {err}") from err
+
+
+def auth_headers(token: TokenSource) -> dict[str, str]:
+    value = resolve_token(token)
+    return {"Authorization": f"Bearer {value}"} if value else {}
+
+
+class _NeverConnected(QTUnavailable):
+    """The TCP connection was never established: safe to repeat even a POST."""
+
+
+class TorrentinoClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: TokenSource = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 4,
+        on_call: OnCall | None = None,
+        backoff_secs: float = 0.5,
+        max_backoff_secs: float = 10.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.max_attempts = max(1, max_attempts)
+        self.on_call = on_call
+        self.backoff_secs = backoff_secs
+        self.max_backoff_secs = max_backoff_secs
+        self._session = session
+        self._owns_session = session is None
+
+    async def __aenter__(self) -> TorrentinoClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session if this client created it; a borrowed one stays open."""
+        if self._owns_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+        if self._owns_session:
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or (self._owns_session and self._session.closed):
+            self._session = aiohttp.ClientSession()
+            self._owns_session = True
+        return self._session
+
+    # --- API -------------------------------------------------------------------------
+
+    async def health(self) -> None:
+        await self._call("health", "GET", "/health")
+
+    async def create_ticket(self, body: dict[str, Any]) -> Ticket:
+        data = await self._call("create_ticket", "POST", "/tickets", json_body=body, repeatable=False)
+        return self._parse("create_ticket", Ticket, data)
+
+    async def get_ticket(self, ticket_id: str) -> Ticket:
+        data = await self._call("get_ticket", "GET", f"/tickets/{_seg(ticket_id)}")
+        return self._parse("get_ticket", Ticket, data)
+
+    async def list_tickets(
+        self, *, state: str | None = None, created_by: str | None = None,
+        limit: int = 100, offset: int = 0,
+    ) -> TicketPage:
+        params: dict[str, str] = {"limit": str(limit), "offset": str(offset)}
+        if state is not None:
+            params["state"] = state
+        if created_by is not None:
+            params["created_by"] = created_by
+        data = await self._call("list_tickets", "GET", "/tickets", params=params)
+        return self._parse("list_tickets", TicketPage, data)
+
+    async def iter_tickets(
+        self, *, state: str | None = None, created_by: str | None = None, page_size: int = 100,
+    ) -> AsyncIterator[Ticket]:
+        """Every ticket matching the filters, page by page (each id once)."""
+        seen: set[str] = set()
+        offset = 0
+        while True:
+            page = await self.list_tickets(
+                state=state, created_by=created_by, limit=page_size, offset=offset
+            )
+            for ticket in page.tickets:
+                # Tickets created while paging shift later pages; skip repeats.
+                if ticket.id not in seen:
+                    seen.add(ticket.id)
+                    yield ticket
+            offset += len(page.tickets)
+            if not page.tickets or offset >= page.total:
+                return
+
+    async def find_by_dest_path(self, dest_path: str) -> Ticket | None:
+        """The ticket whose dest_path matches (the newest if several), or None."""
+        found: Ticket | None = None
+        async for ticket in self.iter_tickets(page_size=FIND_PAGE_SIZE):
+            if ticket.dest_path == dest_path and (
+                found is None or (ticket.created_at or "") > (found.created_at or "")
+            ):
+                found = ticket
+        return found
+
+    async def approve(self, ticket_id: str, candidate_idx: int | None = None) -> Ticket:
+        body = None if candidate_idx is None else {"candidate_idx": candidate_idx}
+        return await self._action("approve", "POST", f"/tickets/{_seg(ticket_id)}/approve", body)
+
+    async def reject(self, ticket_id: str, reason: str | None = None) -> Ticket:
+        body = None if reason is None else {"reason": reason}
+        return await self._action("reject", "POST", f"/tickets/{_seg(ticket_id)}/reject", body)
+
+    async def retry(self, ticket_id: str) -> Ticket:
+        return await self._action("retry", "POST", f"/tickets/{_seg(ticket_id)}/retry", None)
+
+    async def cancel(self, ticket_id: str, reason: str | None = None) -> Ticket:
+        body = None if reason is None else {"reason": reason}
+        return await self._action("cancel", "DELETE", f"/tickets/{_seg(ticket_id)}", body)
+
+    async def delete(self, ticket_id: str) -> Ticket:
+        return await self._action(
+            "delete", "POST", f"/tickets/{_seg(ticket_id)}/delete", None, params={"confirm": "true"}
+        )
+
+    async def _action(
+        self, operation: str, method: str, path: str, body: dict[str, Any] | None,
+        params: dict[str, str] | None = None,
+    ) -> Ticket:
+        data = await self._call(operation, method, path, json_body=body, params=params)
+        return self._parse(operation, Ticket, data)
+
+    # --- plumbing --------------------------------------------------------------------
+
+    def _parse(self, operation: str, model: Any, data: Any) -> Any:
+        try:
+            return model.model_validate(data)
+        except ValidationError as err:
+            first = err.errors()[0] if err.errors() else {}
+            where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+            raise QTProtocolError(
+                f"unexpected response shape at {where}: {first.get('msg', err)}", operation=operation
+            ) from None
+
+    async def _call(
+        self, operation: str, method: str, path: str, *, json_body: Any = None,
+        params: dict[str, str] | None = None, repeatable: bool = True,
+    ) -> Any:
+        """One API call with retries. `repeatable=False` repeats only never-sent requests."""
+        started = time.monotonic()
+        outcome = "ok"
+        try:
+            retrying = AsyncRetrying(
+                stop=stop_after_attempt(self.max_attempts),
+                wait=wait_random_exponential(multiplier=self.backoff_secs, max=self.max_backoff_secs),
+                retry=retry_if_exception(
+                    lambda e: isinstance(e, QTUnavailable if repeatable else _NeverConnected)
+                ),
+                reraise=True,
+            )
+            async for attempt in retrying:
+                with attempt:
+                    return await self._once(operation, method, path, json_body, params)
+            raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+        except _NeverConnected as err:
+            outcome = "QTUnavailable"
+            raise QTUnavailable(err.message, status=err.status, operation=operation) from err
+        except BaseException as err:
+            outcome = type(err).__name__
+            raise
+        finally:
+            self._report(operation, time.monotonic() - started, outcome)
+
+    def _report(self, operation: str, seconds: float, outcome: str) -> None:
+        if self.on_call is None:
+            return
+        try:
+            self.on_call(operation, seconds, outcome)
+        except Exception:  # a metrics hook must not break API calls
+            log.exception("qt.on_call_failed", operation=operation)
+
+    async def _once(
+        self, operation: str, method: str, path: str, json_body: Any,
+        params: dict[str, str] | None,
+    ) -> Any:
+        headers = {"Accept": "application/json", **auth_headers(self.token)}
+        url = f"{self.base_url}{API_PREFIX}{path}"
+        # Once connected, anything but a GET may have taken effect without an answer.
+        ambiguous = method != "GET"
+        try:
+            async with self._http().request(
+                method, url, json=json_body, params=params, headers=headers, timeout=self.timeout
+            ) as resp:
+                status = resp.status
+                body = await resp.read()
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as err:
+            raise _NeverConnected(
+                f"cannot connect to Quentin Torrentino at {self.base_url}: {err}", operation=operation
+            ) from err
+        except TimeoutError as err:
+            raise QTUnavailable(
+                f"timed out after {self.timeout.total}s", operation=operation, ambiguous=ambiguous
+            ) from err
+        except aiohttp.ClientError as err:
+            raise QTUnavailable(
+                f"connection failed: {err!r}", operation=operation, ambiguous=ambiguous
+            ) from err
+        log.debug("qt.call", operation=operation, method=method, path=path, status=status)
+        if 200 <= status < 300:
+            return _json(operation, body) if body.strip() else None
+        raise _status_error(operation, status, body, ambiguous)
+
+
+def _seg(ticket_id: str) -> str:
+    """A ticket id as one URL path segment."""
+    return quote(ticket_id, safe="")
+
+
+def _json(operation: str, body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as err:
+        raise QTProtocolError(f"response is not JSON: {str(err)[:120]}", operation=operation) from None
+
+
+def _error_text(body: bytes) -> str:
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text[:500]
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return data["error"]
+    return text[:500]
+
+
+def _status_error(operation: str, status: int, body: bytes, ambiguous: bool) -> QTError:
+    text = _error_text(body)
+    if status in (401, 403):
+        return QTAuthError(
+            text or "Quentin Torrentino refused the API key", status=status, operation=operation
+        )
+    if status == 404:
+        return QTNotFound(text or "not found", status=status, operation=operation)
+    if status == 409:
+        return QTConflict(text or "conflict", status=status, operation=operation)
+    if status in _BAD_REQUEST:
+        return QTBadRequest(text or "bad request", status=status, operation=operation)
+    if status >= 500:
+        return QTUnavailable(
+            text or f"server error {status}", status=status, operation=operation, ambiguous=ambiguous
+        )
+    return QTError(text or f"unexpected status {status}", status=status, operation=operation)
