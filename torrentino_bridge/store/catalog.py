@@ -11,7 +11,7 @@ Two layouts are supported:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -71,6 +71,29 @@ class Catalog:
         """Track ids the catalog itself records in `state` (transient states: plan only)."""
         return []
 
+    _TRACK_SQL: ClassVar[str]
+    # The catalog's own "available" flag, whatever audio_uri says (maintenance reads it).
+    _AVAILABLE_WHERE: ClassVar[str]
+
+    async def iter_available_tracks(self, *, page_size: int = 500) -> AsyncIterator[TrackMeta]:
+        """Every track the catalog flags available, in id order, one short read per page.
+
+        Keyset pages instead of one long cursor: a scan that decodes audio between rows
+        must not hold a read transaction open on the catalog server's database for hours.
+        """
+        after = ""
+        while True:
+            page = await self._fetch_tracks(
+                self._TRACK_SQL + f" WHERE {self._AVAILABLE_WHERE} AND t.id > ?"
+                " ORDER BY t.id LIMIT ?",
+                (after, page_size),
+            )
+            for track in page:
+                yield track
+            if len(page) < page_size:
+                return
+            after = page[-1].id
+
     async def ping(self) -> None:
         async with self.conn.execute("SELECT 1 FROM tracks LIMIT 1") as cur:
             await cur.fetchone()
@@ -114,6 +137,7 @@ class PlanCatalog(Catalog):
         " t.audio_uri, t.availability, ar.name AS artist FROM tracks t"
         " JOIN albums al ON al.id = t.album_id LEFT JOIN artists ar ON ar.id = al.artist_id"
     )
+    _AVAILABLE_WHERE = "t.availability = 'available'"
 
     def _track(self, row: aiosqlite.Row) -> TrackMeta:
         return TrackMeta(
@@ -193,6 +217,7 @@ class PezzottifyCatalog(Catalog):
         f" t.audio_uri, t.track_available, {_MAIN_ARTIST} AS artist"
         " FROM tracks t JOIN albums al ON al.rowid = t.album_rowid"
     )
+    _AVAILABLE_WHERE = "t.track_available = 1"
 
     def _track(self, row: aiosqlite.Row) -> TrackMeta:
         available = bool(row["track_available"]) and bool(row["audio_uri"])
