@@ -61,6 +61,9 @@ class CatalogSettings(_Section):
     layout: Literal["auto", "plan", "pezzottify"] = "auto"
     busy_timeout_ms: int = Field(5000, ge=0)
     write_retries: int = Field(8, ge=0)
+    # The old downloader's queue (Pezzottify's download_queue.db); only
+    # `migrate-from-old-downloader` reads it, so it is not checked at load.
+    download_queue_db: Path | None = None
 
 
 class BridgeDbSettings(_Section):
@@ -248,6 +251,7 @@ def load_settings(path: Path | str | None, **overrides: Any) -> Settings:
 
     base = toml_path.resolve().parent if toml_path else Path.cwd()
     settings.catalog.db = _resolve(base, settings.catalog.db)  # type: ignore[assignment]
+    settings.catalog.download_queue_db = _resolve(base, settings.catalog.download_queue_db)
     settings.bridge.db = _resolve(base, settings.bridge.db)  # type: ignore[assignment]
     settings.media.root = _resolve(base, settings.media.root)  # type: ignore[assignment]
     settings.media.incoming = _resolve(base, settings.media.incoming)  # type: ignore[assignment]
