@@ -1,0 +1,154 @@
+"""Shared fixtures: real SQLite catalogs (both layouts), settings files, the QT simulator
+on 127.0.0.1 and a running bridge service."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from torrentino_bridge.config import Settings, load_settings
+from torrentino_bridge.store.db import sql_dir
+
+TEST_TOKEN = "test-token-4f1c9a"
+
+
+@dataclass
+class AlbumSpec:
+    id: str
+    artist: str
+    name: str
+    year: int | None = 2001
+    # (disc, number, title, seconds, availability)
+    tracks: list[tuple[int, int, str, int, str]] = field(default_factory=list)
+
+    def track_id(self, disc: int, number: int) -> str:
+        return f"{self.id}-{disc}{number:02d}"
+
+
+def album(album_id: str, artist: str, name: str, titles: list[str], *, year: int | None = 2001,
+          seconds: int = 2, availability: str = "unavailable", discs: int = 1) -> AlbumSpec:
+    """An album whose titles are spread evenly over `discs` discs."""
+    per_disc = -(-len(titles) // discs)
+    tracks = [(i // per_disc + 1, i % per_disc + 1, t, seconds, availability) for i, t in enumerate(titles)]
+    return AlbumSpec(album_id, artist, name, year, tracks)
+
+
+def build_catalog(path: Path, albums: list[AlbumSpec], *, layout: str = "plan") -> Path:
+    conn = sqlite3.connect(path)
+    with conn:
+        if layout == "plan":
+            conn.executescript((sql_dir() / "catalog.sql").read_text(encoding="utf-8"))
+            for a in albums:
+                conn.execute("INSERT OR IGNORE INTO artists (id, name) VALUES (?, ?)", (f"art-{a.id}", a.artist))
+                conn.execute("INSERT INTO albums (id, name, artist_id, year) VALUES (?, ?, ?, ?)",
+                             (a.id, a.name, f"art-{a.id}", a.year))
+                for disc, number, title, secs, avail in a.tracks:
+                    uri = f"{a.id}/{disc}-{number:02d}.ogg" if avail == "available" else None
+                    conn.execute(
+                        "INSERT INTO tracks (id, album_id, name, disc_number, track_number, duration_ms,"
+                        " audio_uri, availability) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (a.track_id(disc, number), a.id, title, disc, number, secs * 1000, uri, avail),
+                    )
+        else:
+            conn.executescript((sql_dir() / "pezzottify_catalog.sql").read_text(encoding="utf-8"))
+            for a in albums:
+                artist_rowid = conn.execute(
+                    "INSERT INTO artists (id, name) VALUES (?, ?)", (f"art-{a.id}", a.artist)
+                ).lastrowid
+                album_rowid = conn.execute(
+                    "INSERT INTO albums (id, name, album_type, release_date, track_count)"
+                    " VALUES (?, ?, 'album', ?, ?)",
+                    (a.id, a.name, f"{a.year}-03-01" if a.year else None, len(a.tracks)),
+                ).lastrowid
+                conn.execute("INSERT INTO artist_albums (artist_rowid, album_rowid, index_in_album)"
+                             " VALUES (?, ?, 0)", (artist_rowid, album_rowid))
+                for disc, number, title, secs, avail in a.tracks:
+                    ok = avail == "available"
+                    track_rowid = conn.execute(
+                        "INSERT INTO tracks (id, name, album_rowid, track_number, disc_number, duration_ms,"
+                        " audio_uri, track_available) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (a.track_id(disc, number), title, album_rowid, number, disc, secs * 1000,
+                         f"{a.id}/{disc}-{number:02d}.ogg" if ok else None, int(ok)),
+                    ).lastrowid
+                    conn.execute("INSERT INTO track_artists (track_rowid, artist_rowid, role) VALUES (?, ?, 0)",
+                                 (track_rowid, artist_rowid))
+    conn.close()
+    return path
+
+
+def write_config(directory: Path, catalog: Path, qt_url: str, *, token: str | None = TEST_TOKEN,
+                 extra: str = "", http: bool = False) -> Path:
+    token_line = f'auth_token = "{token}"\n' if token else ""
+    path = directory / "bridge.toml"
+    path.write_text(
+        f'[catalog]\ndb = "{catalog}"\n\n'
+        f'[bridge]\ndb = "{directory / "bridge.db"}"\npoll_interval_secs = 0.05\n'
+        "reconcile_interval_secs = 0.5\nprogress_refresh_secs = 0.2\nshutdown_grace_secs = 5\n\n"
+        f'[media]\nroot = "{directory / "media"}"\nincoming = "{directory / "incoming"}"\n\n'
+        f"[http]\nenabled = {'true' if http else 'false'}\nport = 0\n\n"
+        f'[torrentino]\nurl = "{qt_url}"\n{token_line}websocket_reconnect_secs = 0.1\n'
+        "websocket_max_backoff_secs = 0.5\nrequest_timeout_secs = 5\nmax_attempts = 2\n"
+        + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+async def wait_for(check: Callable[[], Awaitable[Any]], *, timeout: float = 30.0, interval: float = 0.05,
+                   what: str = "condition") -> Any:
+    """Poll until check() returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Any]:
+    from torrentino_bridge.sim.server import QTSimulator, SimConfig
+
+    simulator = QTSimulator(SimConfig(api_key=TEST_TOKEN, step_secs=0.01, progress_ticks=2))
+    simulator.base_url = await simulator.start("127.0.0.1", 0)
+    try:
+        yield simulator
+    finally:
+        await simulator.stop()
+
+
+@pytest.fixture
+def settings_for(tmp_path: Path) -> Callable[..., Settings]:
+    def make(catalog: Path, qt_url: str, **kwargs: Any) -> Settings:
+        return load_settings(write_config(tmp_path, catalog, qt_url, **kwargs))
+
+    return make
+
+
+@pytest.fixture
+async def running_bridge() -> AsyncIterator[Callable[[Settings], Awaitable[Any]]]:
+    """Start BridgeService instances; every one is stopped at teardown."""
+    from torrentino_bridge.service import BridgeService
+
+    started: list[BridgeService] = []
+
+    async def start(settings: Settings) -> BridgeService:
+        service = BridgeService(settings)
+        await service.start()
+        started.append(service)
+        return service
+
+    try:
+        yield start
+    finally:
+        for service in reversed(started):
+            await service.stop()

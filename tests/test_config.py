@@ -1,0 +1,87 @@
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import album, build_catalog, write_config
+from torrentino_bridge.config import load_settings
+from torrentino_bridge.errors import ConfigError
+
+
+@pytest.fixture
+def config(tmp_path):
+    catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
+    return write_config(tmp_path, catalog, "http://127.0.0.1:9")
+
+
+def test_repo_example_config_is_valid(tmp_path, monkeypatch):
+    # bridge.toml at the repo root must load once its catalog exists.
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "bridge.toml"
+    text = example.read_text()
+    catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
+    monkeypatch.setenv("TORRENTINO_BRIDGE_CATALOG__DB", str(catalog))
+    monkeypatch.setenv("TORRENTINO_BRIDGE_BRIDGE__DB", str(tmp_path / "bridge.db"))
+    settings = load_settings(example)
+    assert settings.catalog.db == catalog
+    assert settings.torrentino.ticket.output_format == "ogg_vorbis"
+    assert "[torrentino.rate_limits]" in text
+
+
+def test_environment_overrides_file(config, monkeypatch):
+    monkeypatch.setenv("TORRENTINO_BRIDGE_TORRENTINO__URL", "http://qt.internal:8080/api/v1")
+    monkeypatch.setenv("TORRENTINO_BRIDGE_TORRENTINO__RATE_LIMITS__MAX_PENDING_PER_USER", "9")
+    settings = load_settings(config)
+    assert settings.torrentino.url == "http://qt.internal:8080"
+    assert settings.torrentino.rate_limits.max_pending_per_user == 9
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("[torrentino.rate_limits]\nrequests_per_user_per_day = -1\n", "torrentino.rate_limits.requests_per_user_per_day"),
+        ("[log]\nlevel = \"loud\"\n", "log.level"),
+        ("[nonsense]\nx = 1\n", "nonsense: is not a known setting"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, extra, message):
+    catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
+    path = write_config(tmp_path, catalog, "http://127.0.0.1:9", extra=extra)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(path)
+
+
+@pytest.mark.parametrize("token", ["shared-secret", "changeme", "<your token>"])
+def test_placeholder_tokens_are_refused(tmp_path, token):
+    catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
+    with pytest.raises(ConfigError, match="torrentino.auth_token: is a placeholder"):
+        load_settings(write_config(tmp_path, catalog, "http://127.0.0.1:9", token=token))
+
+
+def test_token_file(tmp_path):
+    catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cr3t-value\n")
+    path = write_config(tmp_path, catalog, "http://127.0.0.1:9", token=None,
+                        extra=f'auth_token_file = "{token_file}"\n')
+    settings = load_settings(path)
+    assert settings.torrentino.read_token() == "s3cr3t-value"
+    token_file.write_text("rotated-value")
+    assert settings.torrentino.read_token() == "rotated-value"
+
+
+def test_missing_catalog_is_a_config_error(tmp_path):
+    path = write_config(tmp_path, tmp_path / "nope.db", "http://127.0.0.1:9")
+    with pytest.raises(ConfigError, match="catalog.db: .* does not exist"):
+        load_settings(path)
+
+
+def test_bad_config_exits_2_with_one_clear_line(tmp_path):
+    catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
+    path = write_config(tmp_path, catalog, "ftp://nowhere")
+    proc = subprocess.run([sys.executable, "-m", "torrentino_bridge", "run", "--config", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "torrentino.url: must be an http:// or https:// URL" in proc.stderr
+    assert "Traceback" not in proc.stderr
