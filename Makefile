@@ -1,0 +1,31 @@
+# Quick start:  make demo   (sets up and runs the demo)
+#               make test   (sets up and runs the tests)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint sysdeps faults bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/torrentino-bridge demo
+
+# System tools some tests drive (systemd-analyze, headless Chromium); installed when missing.
+sysdeps:
+	@bash .ci/sysdeps.sh
+
+test: $(STAMP) sysdeps
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info
