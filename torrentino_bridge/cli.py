@@ -23,6 +23,7 @@ from .errors import (
 from .importing import cli as import_cli
 from .log import configure_logging
 from .ops import commands as ops_commands
+from .sim import cli as sim_cli
 
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
 
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-format", choices=["auto", "json", "console"], default=None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (commands, import_cli, ops_commands):
+    for module in (commands, import_cli, ops_commands, sim_cli):
         module.register(sub, add_config_arg)
     return parser
 

@@ -140,8 +140,8 @@ async def _follow(service: BridgeService, request_ids: list[str]) -> bool:
                 seen[request_id] = line
                 pct = f" {line[1]:.0f}%" if line[1] is not None else ""
                 extra = f" ({rep['error']})" if rep["error"] else ""
-                _say(f"  {request_id:<14} {rep['status']:<15}{pct:>5}  "
-                     f"{line[2]}/{len(rep['tracks'])} available{extra}")
+                counts = f"{line[2]}/{len(rep['tracks'])} available" if rep["tracks"] else "planning"
+                _say(f"  {request_id:<14} {rep['status']:<15}{pct:>5}  {counts}{extra}")
             if rep["status"] == "needs_approval" and request_id not in handled:
                 handled.add(request_id)
                 for ticket_id in subs:

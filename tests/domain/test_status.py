@@ -71,3 +71,9 @@ def test_failed_summary_names_missing_and_corrupt_tracks():
     status, error = request_status(items)
     assert status is RequestStatus.FAILED
     assert error == "2 of 5 tracks imported; missing: 4 Title 4, 7 Title 7; corrupt: 11 Title 11"
+
+
+def test_a_ticket_failure_is_stated_once():
+    items = [item(1, False, S.FAILED, "Quentin Torrentino: no peers"), item(2, False, S.FAILED,
+             "Quentin Torrentino: no peers")]
+    assert request_status(items) == (RequestStatus.FAILED, "0 of 2 tracks imported; Quentin Torrentino: no peers")

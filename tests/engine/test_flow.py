@@ -227,7 +227,7 @@ async def test_acquisition_failed_is_fetch_error(tmp_path, sim, settings_for, ru
 async def test_reconciliation_completes_when_every_ws_message_is_lost(
     tmp_path, sim, settings_for, running_bridge
 ):
-    sim.config.drop_ws = True
+    sim.set_faults(drop_ws=True)
     catalog = build_catalog(tmp_path / "catalog.db", [OK])
     settings = settings_for(catalog, sim.base_url)
     service = await running_bridge(settings)

@@ -73,19 +73,27 @@ class RequestItem:
     error: str | None = None           # per-track reason (import) or the ticket's error
 
 
+# Per-track import reasons; summaries list the tracks under each. Any other reason (a QT
+# failure of the whole ticket) is stated once.
+_TRACK_REASONS = ("missing", "corrupt", "duration", "unmatched", "not imported", "empty")
+
+
 def _summarise(items: Sequence[RequestItem]) -> str:
     total = len(items)
     done = sum(1 for i in items if i.available)
-    groups: dict[str, list[str]] = {}
+    per_track: dict[str, list[str]] = {}
+    whole: list[str] = []
     for item in items:
         if item.available:
             continue
         reason = (item.error or "not imported").strip()
-        key = reason.split(":", 1)[0] if reason.startswith(("corrupt", "missing")) else reason
-        groups.setdefault(key, []).append(item.label)
+        if reason.startswith(_TRACK_REASONS):
+            per_track.setdefault(reason.split(":", 1)[0], []).append(item.label)
+        elif reason not in whole:
+            whole.append(reason)
     parts = [f"{done} of {total} tracks imported"]
-    parts += [f"{reason}: {', '.join(labels)}" for reason, labels in groups.items()]
-    return "; ".join(parts)
+    parts += [f"{reason}: {', '.join(labels)}" for reason, labels in per_track.items()]
+    return "; ".join(parts + whole)
 
 
 def request_status(items: Sequence[RequestItem]) -> tuple[RequestStatus, str | None]:
