@@ -40,7 +40,8 @@ def test_environment_overrides_file(config, monkeypatch):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("[torrentino.rate_limits]\nrequests_per_user_per_day = -1\n", "torrentino.rate_limits.requests_per_user_per_day"),
+        ("[torrentino.rate_limits]\nrequests_per_user_per_day = -1\n",
+         r"torrentino\.rate_limits\.requests_per_user_per_day"),
         ("[log]\nlevel = \"loud\"\n", "log.level"),
         ("[nonsense]\nx = 1\n", "nonsense: is not a known setting"),
     ],
@@ -55,7 +56,7 @@ def test_bad_values_name_the_key(tmp_path, extra, message):
 @pytest.mark.parametrize("token", ["shared-secret", "changeme", "<your token>"])
 def test_placeholder_tokens_are_refused(tmp_path, token):
     catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
-    with pytest.raises(ConfigError, match="torrentino.auth_token: is a placeholder"):
+    with pytest.raises(ConfigError, match=r"torrentino\.auth_token: is a placeholder"):
         load_settings(write_config(tmp_path, catalog, "http://127.0.0.1:9", token=token))
 
 
@@ -73,7 +74,7 @@ def test_token_file(tmp_path):
 
 def test_missing_catalog_is_a_config_error(tmp_path):
     path = write_config(tmp_path, tmp_path / "nope.db", "http://127.0.0.1:9")
-    with pytest.raises(ConfigError, match="catalog.db: .* does not exist"):
+    with pytest.raises(ConfigError, match=r"catalog\.db: .* does not exist"):
         load_settings(path)
 
 

@@ -62,9 +62,10 @@ def register(sub: Any, add_config_arg: Callable[[argparse.ArgumentParser], None]
 
 async def cmd_run(args: argparse.Namespace) -> int:
     from .cli import settings_from
+
+    settings = settings_from(args)   # a bad config fails before anything heavy is imported
     from .service import BridgeService
 
-    settings = settings_from(args)
     service = BridgeService(settings)
     await service.start(workers=not args.once)
     try:

@@ -85,7 +85,7 @@ async def run_demo(directory: str | None, *, keep: bool = False) -> int:
             target.unlink()
     token = secrets.token_urlsafe(24)
     sim = QTSimulator(SimConfig(api_key=token, step_secs=0.15))
-    for album_id, _, album, _, outcome, _ in DEMO_ALBUMS:
+    for _, _, album, _, outcome, _ in DEMO_ALBUMS:
         sim.set_outcome(album, outcome)
     qt_url = await sim.start("127.0.0.1", 0)
     _say(f"demo: Quentin Torrentino simulator on {qt_url}; work directory {workdir}")

@@ -176,7 +176,7 @@ async def test_reject_releases_the_tracks(tmp_path, sim, settings_for, running_b
     await until_status(service, "r1", "needs_approval")
     sub = (await service.store.submissions())[0]
     await service.actions.reject(sub.ticket_id, "wrong edition")
-    status, error = await until_status(service, "r1", "rejected")
+    _, error = await until_status(service, "r1", "rejected")
     assert "wrong edition" in error
     assert {v[0] for v in catalog_rows(catalog, "plan").values()} == {"unavailable"}
 
@@ -200,7 +200,7 @@ async def test_failed_then_retry_becomes_available(tmp_path, sim, settings_for, 
     settings = settings_for(catalog, sim.base_url)
     service = await running_bridge(settings)
     await insert(settings, "r1", album_id="alb-ok")
-    status, error = await until_status(service, "r1", "failed")
+    _, error = await until_status(service, "r1", "failed")
     assert error and "Quentin Torrentino" in error
     if layout == "plan":
         assert {v[0] for v in catalog_rows(catalog, layout).values()} == {"fetch_error"}
@@ -297,7 +297,7 @@ async def test_missing_track_fails_only_that_track_and_retry_resubmits(tmp_path,
     settings = settings_for(catalog, sim.base_url)
     service = await running_bridge(settings)
     await insert(settings, "r1", album_id="alb-ok")
-    status, error = await until_status(service, "r1", "failed")
+    _, error = await until_status(service, "r1", "failed")
     assert error.startswith("2 of 3 tracks imported; missing")
     rows = catalog_rows(catalog, "plan")
     assert sorted(v[0] for v in rows.values()) == ["available", "available", "fetch_error"]

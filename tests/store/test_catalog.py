@@ -64,7 +64,7 @@ async def test_a_missing_column_is_a_schema_error_and_nothing_is_altered(tmp_pat
     )
     before = conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
     conn.close()
-    with pytest.raises(CatalogSchemaError, match="tracks.availability"):
+    with pytest.raises(CatalogSchemaError, match=r"tracks\.availability"):
         await open_catalog(path, layout="plan")
     with pytest.raises(CatalogSchemaError, match="matches no known layout"):
         await open_catalog(path)
