@@ -49,6 +49,7 @@ class QTSimulator:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
+        self.base_url: str | None = None     # set by start()
         self.app = web.Application(middlewares=[self._guard])
         self.app.add_routes(TicketApi(self).routes(API_PREFIX))
         self.app.add_routes(control_routes(self))
@@ -96,7 +97,8 @@ class QTSimulator:
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         bound_host, bound_port = self._runner.addresses[0][:2]
-        return f"http://{bound_host}:{bound_port}"
+        self.base_url = f"http://{bound_host}:{bound_port}"
+        return self.base_url
 
     async def stop(self) -> None:
         if self._runner is not None:
