@@ -1,0 +1,21 @@
+"""Importing a completed ticket's directory into the media library.
+
+Pure parts: names (path parsing), titles (normalisation), matching and assignment,
+paths (templates), outcome (summaries). I/O parts: discovery, verify, placement,
+journal. plan_import and import_tracks put them together.
+"""
+
+from .importer import ImportJob, apply_outcome, import_tracks
+from .outcome import ImportOutcome
+from .plan import ImportPlan, PlannedMatch, RejectedFile, plan_import
+
+__all__ = [
+    "ImportJob",
+    "ImportOutcome",
+    "ImportPlan",
+    "PlannedMatch",
+    "RejectedFile",
+    "apply_outcome",
+    "import_tracks",
+    "plan_import",
+]

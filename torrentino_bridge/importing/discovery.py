@@ -1,0 +1,209 @@
+"""Finding the audio files of a ticket's directory (I/O).
+
+Audio is recognised by content (mutagen reads the header), so `track01` without an
+extension counts and a `.flac` full of zeros does not parse. A file with an audio
+extension that does not parse stays a candidate marked unreadable: matching can still
+tie it to its track by name, and the track then fails as "corrupt" rather than "missing".
+Symlinks are never followed, hidden entries and `sample` files are skipped, and nothing
+outside the incoming directory is read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mutagen
+
+from .errors import ImportSourceError
+
+# Never audio, whatever they contain: not worth opening.
+SKIP_EXTENSIONS = frozenset({
+    ".nfo", ".cue", ".log", ".m3u", ".m3u8", ".pls", ".jpg", ".jpeg", ".png", ".gif", ".bmp",
+    ".webp", ".tif", ".tiff", ".txt", ".md", ".pdf", ".sfv", ".md5", ".sha1", ".sha256", ".ffp",
+    ".accurip", ".url", ".htm", ".html", ".db", ".ini", ".torrent", ".xml", ".json", ".rtf",
+})
+AUDIO_EXTENSIONS = frozenset({
+    ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".wav", ".aif", ".aiff",
+    ".wv", ".ape", ".mpc", ".wma", ".alac", ".tta", ".dsf", ".spx",
+})
+# mutagen type -> file extension in the library. Types absent here (video, MIDI) are not
+# accepted as audio.
+CONTAINER_EXT = {
+    "FLAC": "flac", "OggVorbis": "ogg", "OggOpus": "opus", "OggFLAC": "oga", "OggSpeex": "spx",
+    "MP3": "mp3", "EasyMP3": "mp3", "MP4": "m4a", "EasyMP4": "m4a", "WAVE": "wav", "AIFF": "aiff",
+    "WavPack": "wv", "MonkeysAudio": "ape", "Musepack": "mpc", "ASF": "wma", "TrueAudio": "tta",
+    "DSF": "dsf", "AAC": "aac", "AC3": "ac3", "OptimFROG": "ofr",
+}
+# Scene-style sample clips: "sample.flac", "sample-x.mp3", "grp-album-sample.flac"; not a
+# song called "Sample Song" or "Free Sample".
+_SAMPLE = re.compile(r"^sample(?:[._-]|$)|[._-]sample$", re.I)
+_LEADING_INT = re.compile(r"^\s*(\d{1,3})")
+_TAG_KEYS = {
+    "title": ("title",),
+    "album": ("album",),
+    "artist": ("artist", "albumartist"),
+    "track": ("tracknumber", "track", "wm/tracknumber"),
+    "disc": ("discnumber", "disc", "wm/partofset"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FileTags:
+    title: str | None = None
+    album: str | None = None
+    artist: str | None = None
+    track: int | None = None
+    disc: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFile:
+    path: Path                  # absolute, inside the source directory
+    rel: str                    # relative to the source directory, POSIX separators
+    size: int
+    container: str | None       # mutagen type name; None when it does not parse
+    ext: str                    # extension to use in the library
+    duration: float | None
+    tags: FileTags = field(default_factory=FileTags)
+    error: str | None = None    # why it does not parse (then container is None)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    rel: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Discovery:
+    audio: list[AudioFile]
+    rejected: list[Rejected]
+
+
+def check_source_dir(source_dir: Path, incoming: Path) -> Path:
+    """The real path of source_dir, which must be a directory strictly inside incoming."""
+    real_incoming = incoming.resolve()
+    real = source_dir.resolve()
+    if real == real_incoming or not real.is_relative_to(real_incoming):
+        raise ImportSourceError(
+            f"{source_dir} is not a directory inside media.incoming ({incoming}); "
+            "only ticket directories under it are imported"
+        )
+    if not real.exists():
+        raise ImportSourceError(f"{source_dir} does not exist")
+    if not real.is_dir():
+        raise ImportSourceError(f"{source_dir} is not a directory")
+    return real
+
+
+def discover(source_dir: Path, incoming: Path) -> Discovery:
+    root = check_source_dir(source_dir, incoming)
+    audio: list[AudioFile] = []
+    rejected: list[Rejected] = []
+    _walk(root, root, audio, rejected)
+    audio.sort(key=lambda a: a.rel)
+    rejected.sort(key=lambda r: r.rel)
+    return Discovery(audio, rejected)
+
+
+def _walk(root: Path, directory: Path, audio: list[AudioFile], rejected: list[Rejected]) -> None:
+    with os.scandir(directory) as entries:
+        items = sorted(entries, key=lambda e: e.name)
+    for entry in items:
+        path = Path(entry.path)
+        rel = path.relative_to(root).as_posix()
+        if entry.is_symlink():
+            rejected.append(Rejected(rel, "symlink (not followed)"))
+            continue
+        if entry.name.startswith("."):
+            rejected.append(Rejected(rel, "hidden"))
+            continue
+        st = entry.stat(follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode):
+            if entry.name.lower() in ("sample", "samples"):
+                rejected.append(Rejected(rel + "/", "sample directory"))
+            else:
+                _walk(root, path, audio, rejected)
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            rejected.append(Rejected(rel, "not a regular file"))
+            continue
+        found = inspect_file(path, rel, st.st_size)
+        if isinstance(found, Rejected):
+            rejected.append(found)
+        else:
+            audio.append(found)
+
+
+def inspect_file(path: Path, rel: str, size: int) -> AudioFile | Rejected:
+    """Sniff one regular file: audio (with tags and duration), unreadable audio, or not audio."""
+    suffix = path.suffix.lower() if re.fullmatch(r"\.[A-Za-z0-9]{1,5}", path.suffix) else ""
+    if suffix in SKIP_EXTENSIONS:
+        return Rejected(rel, f"not audio ({suffix})")
+    stem = path.name[: -len(suffix)] if suffix else path.name
+    if _SAMPLE.search(stem):
+        return Rejected(rel, "sample file")
+    looks_audio = suffix in AUDIO_EXTENSIONS
+    if size == 0:
+        if looks_audio:
+            return AudioFile(path, rel, 0, None, suffix.lstrip("."), None, error="empty file")
+        return Rejected(rel, "empty file")
+    try:
+        parsed = mutagen.File(path, easy=True)
+    except Exception as err:  # mutagen raises many types for damaged headers
+        if looks_audio:
+            return AudioFile(path, rel, size, None, suffix.lstrip("."), None,
+                             error=f"unreadable header ({type(err).__name__}: {err})".strip())
+        return Rejected(rel, "not audio")
+    container = type(parsed).__name__ if parsed is not None else None
+    if container not in CONTAINER_EXT:
+        if looks_audio:
+            what = "not recognised as audio" if container is None else f"unsupported {container}"
+            return AudioFile(path, rel, size, None, suffix.lstrip("."), None, error=what)
+        return Rejected(rel, "not audio" if container is None else f"not audio ({container})")
+    length = getattr(getattr(parsed, "info", None), "length", None)
+    duration = float(length) if length is not None else None
+    return AudioFile(path, rel, size, container, CONTAINER_EXT[container], duration,
+                     tags=read_tags(parsed))
+
+
+def read_tags(parsed: object) -> FileTags:
+    tags = getattr(parsed, "tags", None)
+    if not tags:
+        return FileTags()
+    values: dict[str, str | None] = {}
+    for name, keys in _TAG_KEYS.items():
+        values[name] = None
+        for key in keys:
+            text = _first(tags, key)
+            if text:
+                values[name] = text
+                break
+    return FileTags(
+        title=values["title"], album=values["album"], artist=values["artist"],
+        track=_int(values["track"]), disc=_int(values["disc"]),
+    )
+
+
+def _first(tags: object, key: str) -> str | None:
+    try:
+        value = tags[key]  # type: ignore[index]
+    except (KeyError, ValueError, TypeError):
+        return None
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _int(text: str | None) -> int | None:
+    if not text:
+        return None
+    m = _LEADING_INT.match(text)
+    return int(m.group(1)) if m and int(m.group(1)) > 0 else None

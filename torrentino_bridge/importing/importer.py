@@ -1,0 +1,263 @@
+"""The import of one completed ticket: plan, journal, move, one catalog write, clean up.
+
+Order of work, and why each crash point is safe:
+1. plan (nothing touched) and record every move in the journal in one transaction;
+2. move the files one by one, journalling each step; a file is only ever renamed into
+   place whole, so the media root never holds a partial file;
+3. ONE catalog transaction: imported tracks -> available + audio_uri, the others ->
+   fetch_error. Every file it points at is already in place;
+4. the journal is marked done with the outcome; then the leftovers are removed.
+Running again with the same key after a crash resumes the journal (it never re-plans a
+half-moved directory), and after step 4 returns the recorded outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import structlog
+
+from ..config import MediaSettings
+from ..domain.models import AlbumMeta, Availability, TrackChange, TrackMeta
+from ..store.catalog import Catalog
+from ..store.db import connect
+from . import journal, placement
+from .discovery import check_source_dir
+from .errors import PlacementError, TemplateError
+from .journal import JobRow, MoveRow
+from .outcome import ImportOutcome, summarise
+from .paths import render, temp_name
+from .plan import ImportPlan, plan_import, track_label
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    key: str                  # journal key: the submission id, or "manual-<uuid>" from the CLI
+    album: AlbumMeta
+    tracks: list[TrackMeta]   # the requested tracks only (the album may have more)
+    source_dir: Path          # the ticket's dest_path as the bridge sees it
+
+
+async def import_tracks(job: ImportJob, *, bridge_db: aiosqlite.Connection, catalog: Catalog,
+                        media: MediaSettings) -> ImportOutcome:
+    """Import (or finish importing) one job; idempotent per job.key."""
+    bound = log.bind(import_key=job.key, album_id=job.album.id)
+    async with journal_connection(bridge_db) as conn:
+        row = await journal.get_job(conn, job.key)
+        if row is None:
+            if not job.tracks:
+                return ImportOutcome({}, {}, "")
+            check_source_dir(job.source_dir, media.incoming)
+        lock_dir = Path(row.source_dir) if row else job.source_dir
+        async with _dir_lock(lock_dir):
+            # Re-read under the lock: another task may have finished this key meanwhile.
+            row = await journal.get_job(conn, job.key)
+            if row is None:
+                row = await _plan_and_record(conn, job, catalog, media, bound)
+            if row.state != "done":
+                await _finish(conn, row, catalog, media, bound)
+                row = await journal.get_job(conn, job.key)
+                assert row is not None
+            await _clean_up(conn, row, media, bound)
+    assert row.outcome is not None
+    return ImportOutcome.from_json(row.outcome)
+
+
+@asynccontextmanager
+async def journal_connection(bridge_db: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
+    """A connection of its own to the bridge database, so the transactions of two imports
+    (or of the engine) sharing `bridge_db` never interleave; `bridge_db` itself for an
+    in-memory database."""
+    async with bridge_db.execute("PRAGMA database_list") as cur:
+        rows = await cur.fetchall()
+    path = next((r[2] for r in rows if r[1] == "main"), "")
+    if not path:
+        await _check_schema(bridge_db)
+        yield bridge_db
+        return
+    conn = await connect(Path(path))
+    try:
+        await _check_schema(conn)
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def _check_schema(conn: aiosqlite.Connection) -> None:
+    async with conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'import_moves'"
+    ) as cur:
+        if await cur.fetchone() is None:
+            raise RuntimeError("the bridge database has no import journal; apply its migrations "
+                               "(store.db.migrate) before importing")
+
+
+@asynccontextmanager
+async def _dir_lock(path: Path) -> AsyncIterator[None]:
+    """One import per directory at a time, across tasks and processes (flock on the
+    directory; the kernel drops it when the process dies, SIGKILL included)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        yield      # already cleaned up or never there; the journal decides what remains
+        return
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)
+
+
+async def _plan_and_record(conn: aiosqlite.Connection, job: ImportJob, catalog: Catalog,
+                           media: MediaSettings, bound: Any) -> JobRow:
+    album_tracks = await catalog.get_album_tracks(job.album.id)
+    plan = await asyncio.to_thread(
+        plan_import, job.source_dir, job.album, list(job.tracks), media, album_tracks=album_tracks
+    )
+    moves = await asyncio.to_thread(build_moves, plan, media, job.key)
+    labels = {t.id: track_label(t) for t in plan.tracks}
+    await journal.create_job(
+        conn, key=job.key, album_id=job.album.id, source_dir=str(plan.source_dir),
+        failed=plan.failed, labels=labels, report=plan.to_json(), moves=moves,
+    )
+    bound.info("import.planned", matched=len(plan.matches), failed=len(plan.failed),
+               rejected_files=len(plan.rejected))
+    for track_id, reason in plan.failed.items():
+        bound.info("import.track_unmatched", track_id=track_id, track=labels[track_id], reason=reason)
+    row = await journal.get_job(conn, job.key)
+    assert row is not None
+    return row
+
+
+def build_moves(plan: ImportPlan, media: MediaSettings, key: str) -> list[MoveRow]:
+    """One move per matched track, destinations rendered and checked for collisions."""
+    moves: list[MoveRow] = []
+    seen: dict[str, str] = {}
+    for m in plan.matches:
+        uri = render(media.path_template, plan.album, m.track, m.file.ext)
+        if uri in seen:
+            raise TemplateError(
+                f"media.path_template gives tracks {seen[uri]} and {m.track.id} the same path "
+                f"{uri!r}; include {{disc_number}} and {{track_number}} or {{track_id}}"
+            )
+        seen[uri] = m.track.id
+        dst = media.root / uri
+        found = placement.identity(m.file.path)
+        if found is None:
+            raise PlacementError(f"{m.file.path} vanished while planning")
+        moves.append(MoveRow(
+            key=key, track_id=m.track.id, src=str(m.file.path), dst=str(dst),
+            tmp=str(dst.parent / temp_name(dst.name, key)), audio_uri=uri,
+            src_dev=found.dev, src_ino=found.ino, src_size=found.size,
+        ))
+    return moves
+
+
+async def _finish(conn: aiosqlite.Connection, row: JobRow, catalog: Catalog, media: MediaSettings,
+                  bound: Any) -> None:
+    moves = await journal.get_moves(conn, row.key)
+    done: list[MoveRow] = []
+    for move in moves:
+        try:
+            done.append(await _advance(conn, move, media))
+        except OSError as err:
+            bound.error("import.move_failed", track_id=move.track_id, error=str(err))
+            raise PlacementError(f"cannot place {move.src} at {move.dst}: {err}") from err
+    imported = {m.track_id: m.audio_uri for m in done if m.state == "placed"}
+    failed = dict(row.failed)
+    failed.update({m.track_id: m.error or "placement failed" for m in done if m.state == "failed"})
+    order = list(row.labels)
+    outcome = ImportOutcome(
+        imported={t: imported[t] for t in order if t in imported},
+        failed={t: failed[t] for t in order if t in failed},
+        summary=summarise(row.labels, imported, failed),
+    )
+    await apply_outcome(catalog, outcome)
+    await journal.finish_job(conn, row.key, outcome.to_json())
+    bound.info("import.done", imported=len(outcome.imported), failed=len(outcome.failed),
+               summary=outcome.summary or None)
+
+
+async def _advance(conn: aiosqlite.Connection, move: MoveRow, media: MediaSettings) -> MoveRow:
+    """Bring one move to 'placed' or 'failed', whatever step the last run stopped at."""
+    src, dst, tmp = Path(move.src), Path(move.dst), Path(move.tmp)
+    if move.state == "failed":
+        return move
+    if move.state == "placed":
+        here = await asyncio.to_thread(placement.identity, dst)
+        if here is not None and here.ino == move.dst_ino and here.size == move.src_size:
+            return move
+    if move.state == "copied":
+        copy = await asyncio.to_thread(placement.identity, tmp)
+        if copy is not None and copy.ino == move.tmp_ino:
+            placed = await asyncio.to_thread(placement.commit_temp, tmp, dst)
+            return await _mark(conn, move, "placed", dst_ino=placed.ino)
+        here = await asyncio.to_thread(placement.identity, dst)
+        if here is not None and here.ino == move.tmp_ino:
+            return await _mark(conn, move, "placed", dst_ino=here.ino)
+
+    await asyncio.to_thread(placement.remove_temp, tmp)
+    here = await asyncio.to_thread(placement.identity, dst)
+    if here is not None and (here.dev, here.ino) == (move.src_dev, move.src_ino):
+        return await _mark(conn, move, "placed", dst_ino=here.ino)    # renamed before a crash
+    source = await asyncio.to_thread(placement.identity, src)
+    if source is None:
+        return await _mark(conn, move, "failed", error="missing: the file vanished before import")
+    if (source.dev, source.ino, source.size) != (move.src_dev, move.src_ino, move.src_size):
+        return await _mark(conn, move, "failed",
+                           error="corrupt: the file changed after it was verified")
+    await asyncio.to_thread(placement.check_source, src, media.incoming)
+    placed = await asyncio.to_thread(placement.rename_into_place, src, dst, root=media.root)
+    if placed is not None:
+        return await _mark(conn, move, "placed", dst_ino=placed.ino)
+    copy = await asyncio.to_thread(placement.copy_to_temp, src, tmp, root=media.root)
+    move = await _mark(conn, move, "copied", tmp_ino=copy.ino)
+    placed = await asyncio.to_thread(placement.commit_temp, tmp, dst)
+    return await _mark(conn, move, "placed", dst_ino=placed.ino)
+
+
+async def _mark(conn: aiosqlite.Connection, move: MoveRow, state: str, *, tmp_ino: int | None = None,
+                dst_ino: int | None = None, error: str | None = None) -> MoveRow:
+    await journal.set_move(conn, move.key, move.track_id, state, tmp_ino=tmp_ino, dst_ino=dst_ino,
+                           error=error)
+    return replace(move, state=state, tmp_ino=tmp_ino or move.tmp_ino,
+                   dst_ino=dst_ino or move.dst_ino, error=error)
+
+
+async def apply_outcome(catalog: Catalog, outcome: ImportOutcome) -> None:
+    """ONE catalog transaction for the whole import. A track that failed here but already
+    plays (an earlier import) keeps its audio: fetch_error would hide a good file."""
+    ids: Sequence[str] = [*outcome.imported, *outcome.failed]
+    current = await catalog.get_tracks(ids)
+    changes = [TrackChange(t, Availability.AVAILABLE, audio_uri=uri)
+               for t, uri in outcome.imported.items() if t in current]
+    changes += [TrackChange(t, Availability.FETCH_ERROR) for t in outcome.failed
+                if t in current and current[t].availability is not Availability.AVAILABLE]
+    await catalog.apply(changes)
+
+
+async def _clean_up(conn: aiosqlite.Connection, row: JobRow, media: MediaSettings, bound: Any) -> None:
+    """Remove the leftovers of a fully imported directory (unless media.keep_leftovers).
+    A directory with failed tracks stays for a look or a manual import."""
+    if row.cleaned_at is not None:
+        return
+    outcome = row.outcome or {}
+    if not media.keep_leftovers and not outcome.get("failed"):
+        await asyncio.to_thread(placement.remove_tree, Path(row.source_dir), media.incoming)
+        bound.info("import.leftovers_removed", source_dir=row.source_dir)
+    await journal.mark_cleaned(conn, row.key)

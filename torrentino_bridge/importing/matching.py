@@ -1,0 +1,254 @@
+"""Which file is which track (pure): evidence scoring and the global assignment.
+
+Every (file, track) pair gets a score in log-odds: a prior from the album size, plus what
+each signal says for or against (numbers from tags and from the path, title similarity,
+duration, the album tag). A signal that is absent says nothing; one that disagrees
+counts against. The confidence is the logistic of the score.
+
+The assignment runs twice:
+1. healthy files whose duration fits, pairs at or above the threshold, globally best;
+2. for tracks still without a file, the files that failed a check (corrupt, wrong
+   duration), scored without duration. A pair found here explains the failure
+   ("corrupt: ...", "duration 3s, expected 240s") instead of a bare "missing"; such a
+   file is never imported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .assignment import max_weight_matching
+from .names import NameInfo
+from .titles import title_similarity
+
+
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    """What matching knows about one file."""
+
+    rel: str
+    name: NameInfo
+    tag_title: str | None = None
+    tag_album: str | None = None
+    tag_track: int | None = None
+    tag_disc: int | None = None
+    duration: float | None = None
+    side_position: int | None = None      # album-wide position from a vinyl side name
+    healthy: bool = True                  # decodes and is non-empty (verification)
+    problem: str | None = None            # why it is not healthy
+
+
+@dataclass(frozen=True, slots=True)
+class TrackFacts:
+    id: str
+    name: str
+    disc: int
+    number: int
+    position: int                         # 1-based position in the whole album
+    duration: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PairScore:
+    file: int
+    track: int
+    logit: float
+    confidence: float
+    signals: tuple[str, ...]
+    duration_ok: bool
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    matched: dict[int, PairScore] = field(default_factory=dict)      # track index -> pair
+    explained: dict[int, PairScore] = field(default_factory=dict)    # track index -> failed pair
+    best_for_file: dict[int, PairScore] = field(default_factory=dict)
+
+
+# Log-likelihood contributions. Numbers and titles are strong; duration is supporting
+# evidence (many tracks share a length); the album tag only nudges.
+_NUMBER_AGREE = 4.0
+_NUMBER_AGREE_AMBIGUOUS = 2.0
+_NUMBER_DISAGREE = -3.0
+_DURATION_MAX = 2.0
+_ALBUM_AGREE = 0.5
+_ALBUM_DISAGREE = -1.0
+
+
+def logistic(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def title_llr(similarity: float) -> float:
+    if similarity >= 0.95:
+        return 5.0
+    return max(-5.0, min(4.2, 14.0 * (similarity - 0.65)))
+
+
+def duration_llr(diff: float, tolerance: float) -> float:
+    if tolerance <= 0:
+        return _DURATION_MAX if diff <= 0.5 else -1.0
+    return max(-1.0, _DURATION_MAX * (1.0 - diff / tolerance))
+
+
+# A numbering hypothesis: alternatives (disc or None, number or None, album position or
+# None); the hypothesis agrees with a track when any alternative does.
+_Alt = tuple[int | None, int | None, int | None]
+
+
+def _hypotheses(f: FileFacts, discs: dict[int, int], total: int) -> list[tuple[str, list[_Alt]]]:
+    found: list[tuple[str, list[_Alt]]] = []
+    if f.tag_track:
+        found.append(("tag", [(f.tag_disc, f.tag_track, None)]))
+    info = f.name
+    if f.side_position is not None:
+        found.append(("side", [(None, None, f.side_position)]))
+    elif info.number is not None:
+        if info.packed and info.disc is None:
+            alts: list[_Alt] = []
+            disc, number = divmod(info.number, 100)
+            if disc in discs and 1 <= number <= discs[disc]:
+                alts.append((disc, number, None))
+            if info.number <= total:
+                alts.append((None, info.number, None))
+            if alts:
+                found.append(("name", alts))
+        else:
+            found.append(("name", [(info.disc, info.number, None)]))
+    return found
+
+
+def _agrees(alts: list[_Alt], t: TrackFacts) -> bool:
+    for disc, number, position in alts:
+        if position is not None:
+            if position == t.position:
+                return True
+            continue
+        if disc is not None and disc != t.disc:
+            continue
+        if number == t.number or number == t.position:
+            return True
+    return False
+
+
+def _describe(source: str, alts: list[_Alt]) -> str:
+    disc, number, position = alts[0]
+    if position is not None:
+        return f"{source} pos {position}"
+    return f"{source} {disc}-{number:02d}" if disc is not None else f"{source} #{number}"
+
+
+class Scorer:
+    """Scores pairs for one album; precomputes the album's shape and each file's numbering."""
+
+    def __init__(self, files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *,
+                 album_name: str | None, tolerance: float) -> None:
+        self.files, self.tracks = files, tracks
+        self.album_name = album_name
+        self.tolerance = tolerance
+        discs: dict[int, int] = {}
+        for t in tracks:
+            discs[t.disc] = max(discs.get(t.disc, 0), t.number)
+        self.prior = -math.log(max(len(tracks) - 1, 1))
+        self.hyps = [_hypotheses(f, discs, len(tracks)) for f in files]
+        # How many tracks each hypothesis fits: one = decisive, several = ambiguous.
+        self.fits = [[sum(_agrees(alts, t) for t in tracks) for _, alts in h] for h in self.hyps]
+
+    def score(self, fi: int, ti: int, *, use_duration: bool = True) -> PairScore:
+        f, t = self.files[fi], self.tracks[ti]
+        total = self.prior
+        signals: list[str] = []
+
+        verdicts = []
+        for (source, alts), fits in zip(self.hyps[fi], self.fits[fi], strict=True):
+            if _agrees(alts, t):
+                verdicts.append("strong" if fits == 1 else "weak")
+                signals.append(_describe(source, alts) + " ok")
+            else:
+                verdicts.append("no")
+                signals.append(_describe(source, alts) + " no")
+        if verdicts:
+            if "no" not in verdicts:
+                total += _NUMBER_AGREE if "strong" in verdicts else _NUMBER_AGREE_AMBIGUOUS
+            elif all(v == "no" for v in verdicts):
+                total += _NUMBER_DISAGREE
+
+        sims = [s for s in (title_similarity(c, t.name) for c in (f.tag_title, *f.name.titles))
+                if s is not None]
+        if sims:
+            best = max(sims)
+            total += title_llr(best)
+            signals.append(f"title {best:.2f}")
+
+        duration_ok = True
+        if f.duration is not None and t.duration is not None:
+            diff = abs(f.duration - t.duration)
+            duration_ok = diff <= self.tolerance
+            if use_duration and duration_ok:
+                total += duration_llr(diff, self.tolerance)
+            signals.append(f"dur {'' if duration_ok else 'off '}{diff:.1f}s")
+        elif f.duration is not None and f.duration <= 0:
+            duration_ok = False
+
+        if f.tag_album and self.album_name:
+            sim = title_similarity(f.tag_album, self.album_name)
+            if sim is not None and sim >= 0.85:
+                total += _ALBUM_AGREE
+            elif sim is not None and sim < 0.5:
+                total += _ALBUM_DISAGREE
+                signals.append("album tag differs")
+        return PairScore(fi, ti, total, logistic(total), tuple(signals), duration_ok)
+
+
+def match(files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *, album_name: str | None,
+          tolerance: float, threshold: float) -> MatchResult:
+    """Assign files to tracks one-to-one; see the module docstring for the two passes."""
+    if not files or not tracks:
+        return MatchResult()
+    scorer = Scorer(files, tracks, album_name=album_name, tolerance=tolerance)
+    cut = logit(threshold)
+    scores = [[scorer.score(fi, ti) for ti in range(len(tracks))] for fi in range(len(files))]
+
+    def eligible(s: PairScore) -> bool:
+        return files[s.file].healthy and s.duration_ok and s.logit >= cut
+
+    # Weights are log-odds above the cut, so every chosen pair clears the threshold.
+    weights = [[(s.logit - cut + 1e-6) if eligible(s) else None for s in row] for row in scores]
+    first = max_weight_matching(_transpose(weights, len(tracks)))
+    matched = {ti: scores[fi][ti] for ti, fi in first.items()}
+
+    used_files = set(first.values())
+    second_files = [fi for fi in range(len(files)) if fi not in used_files]
+    second_tracks = [ti for ti in range(len(tracks)) if ti not in matched]
+    explain_scores: dict[tuple[int, int], PairScore] = {}
+    weights2: list[list[float | None]] = []
+    for ti in second_tracks:
+        row: list[float | None] = []
+        for fi in second_files:
+            s = scores[fi][ti]
+            if files[fi].healthy and s.duration_ok:
+                row.append(None)      # was eligible in pass 1 on its merits; not a failure
+                continue
+            s = scorer.score(fi, ti, use_duration=False)
+            explain_scores[(fi, ti)] = s
+            row.append(s.logit - cut + 1e-6 if s.logit >= cut else None)
+        weights2.append(row)
+    second = max_weight_matching(weights2)
+    explained = {second_tracks[r]: explain_scores[(second_files[c], second_tracks[r])]
+                 for r, c in second.items()}
+
+    best_for_file = {}
+    for fi, row in enumerate(scores):
+        best_for_file[fi] = max(row, key=lambda s: (s.logit, -s.track))
+    return MatchResult(matched=matched, explained=explained, best_for_file=best_for_file)
+
+
+def _transpose(weights: list[list[float | None]], width: int) -> list[list[float | None]]:
+    return [[row[ti] for row in weights] for ti in range(width)]

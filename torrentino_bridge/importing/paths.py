@@ -1,0 +1,79 @@
+"""Library paths from media.path_template (pure).
+
+Catalog values end up in file names, so each is made safe on its own (no separators, no
+leading dots, bounded length) before the template is filled; the result must stay a
+relative path inside the media root whose components are not hidden (hidden names are
+reserved for the importer's temporary files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+import unicodedata
+from pathlib import PurePosixPath
+
+from ..domain.models import AlbumMeta, TrackMeta
+from .errors import TemplateError
+
+TEMPLATE_FIELDS = frozenset(
+    {"album_id", "album", "artist", "track_id", "title", "disc_number", "track_number", "ext"}
+)
+TEMP_PREFIX = ".tb-import-"
+_UNSAFE = re.compile(r'[/\\\x00-\x1f\x7f<>:"|?*]')
+_MAX_COMPONENT = 120
+
+
+def check_template(template: str) -> None:
+    """Raise TemplateError unless every field is a known plain name."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as err:
+        raise TemplateError(f"media.path_template: {err}") from None
+    for _, name, _, _ in parsed:
+        if name is None:
+            continue
+        if name not in TEMPLATE_FIELDS:
+            raise TemplateError(
+                f"media.path_template: unknown field {{{name}}}; known: "
+                + ", ".join(sorted(TEMPLATE_FIELDS))
+            )
+
+
+def safe_component(value: str) -> str:
+    text = unicodedata.normalize("NFC", value)
+    text = _UNSAFE.sub("_", text).strip().strip(".").strip()
+    text = text[:_MAX_COMPONENT].strip()
+    return text or "_"
+
+
+def render(template: str, album: AlbumMeta, track: TrackMeta, ext: str) -> str:
+    """The audio_uri for a track: a relative POSIX path under the media root."""
+    check_template(template)
+    values = {
+        "album_id": safe_component(album.id),
+        "album": safe_component(album.name),
+        "artist": safe_component(album.artist or track.artist or "Unknown Artist"),
+        "track_id": safe_component(track.id),
+        "title": safe_component(track.name),
+        "disc_number": track.disc_number,
+        "track_number": track.track_number,
+        "ext": safe_component(ext.lower().lstrip(".")),
+    }
+    try:
+        rendered = template.format(**values)
+    except (ValueError, TypeError) as err:
+        raise TemplateError(f"media.path_template: {err}") from None
+    path = PurePosixPath(rendered)
+    parts = path.parts
+    if (path.is_absolute() or not parts or any(p in ("", ".", "..") for p in parts)
+            or any(p.startswith(".") for p in parts)):
+        raise TemplateError(f"media.path_template renders an unsafe path: {rendered!r}")
+    return path.as_posix()
+
+
+def temp_name(dst_name: str, key: str) -> str:
+    """Hidden name, next to the destination, for a copy in progress; unique per import."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return f"{TEMP_PREFIX}{digest}-{dst_name[:150]}.part"

@@ -1,0 +1,188 @@
+"""Planning an import: discovery, verification and matching, without moving anything.
+
+The dry run and the real import both start here, so what the dry run shows is what the
+import does. Matching runs against the whole album when it is known (not only the
+requested tracks): a torrent of the full album then gives each file to its own track,
+and a file of a track nobody asked for is never taken for a requested one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import MediaSettings
+from ..domain.models import AlbumMeta, TrackMeta
+from .discovery import AudioFile, discover
+from .matching import FileFacts, MatchResult, PairScore, TrackFacts, match
+from .names import parse_name, side_positions
+from .verify import Health, verify_file
+
+MISSING = "missing"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMatch:
+    file: AudioFile
+    track: TrackMeta
+    confidence: float
+    signals: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedFile:
+    file: str                       # relative to the source directory
+    reason: str
+    track_id: str | None = None     # the track it was tied to, when there is one
+    confidence: float | None = None
+    signals: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    source_dir: Path                # real path
+    album: AlbumMeta
+    tracks: tuple[TrackMeta, ...]   # the requested tracks
+    matches: tuple[PlannedMatch, ...]
+    failed: dict[str, str]          # requested track id -> reason
+    rejected: tuple[RejectedFile, ...]
+
+    @property
+    def unmatched_track_ids(self) -> list[str]:
+        return [t.id for t in self.tracks if t.id in self.failed]
+
+    def to_json(self) -> dict[str, Any]:
+        """The dry run's JSON: paths relative to the imported directory."""
+        return {
+            "matches": [
+                {"file": m.file.rel, "track_id": m.track.id, "confidence": round(m.confidence, 4),
+                 "track": track_label(m.track), "signals": list(m.signals)}
+                for m in self.matches
+            ],
+            "unmatched_tracks": self.unmatched_track_ids,
+            "rejected_files": [
+                {"file": r.file, "reason": r.reason,
+                 **({"track_id": r.track_id} if r.track_id else {}),
+                 **({"confidence": round(r.confidence, 4)} if r.confidence is not None else {})}
+                for r in self.rejected
+            ],
+        }
+
+
+def track_label(track: TrackMeta) -> str:
+    """How summaries name a track: "4 Title" (the engine's request summaries agree)."""
+    return f"{track.track_number} {track.name}"
+
+
+def _sorted_tracks(tracks: Sequence[TrackMeta]) -> list[TrackMeta]:
+    return sorted(tracks, key=lambda t: (t.disc_number, t.track_number, t.id))
+
+
+def plan_import(source_dir: Path, album: AlbumMeta, tracks: list[TrackMeta], media: MediaSettings,
+                *, album_tracks: Sequence[TrackMeta] | None = None) -> ImportPlan:
+    """Discover, verify and match; blocking I/O (run it in a thread from async code)."""
+    found = discover(source_dir, media.incoming)
+    real_dir = source_dir.resolve()
+    requested = _sorted_tracks(list({t.id: t for t in tracks}.values()))
+    context = {t.id: t for t in (album_tracks or ())}
+    for t in requested:
+        context.setdefault(t.id, t)
+    album_order = _sorted_tracks(list(context.values()))
+
+    health = [verify_file(a) for a in found.audio]
+    result = match(
+        _file_facts(found.audio, health), _track_facts(album_order),
+        album_name=album.name, tolerance=media.duration_tolerance_secs,
+        threshold=media.match_threshold,
+    )
+    return _assemble(real_dir, album, requested, album_order, found.audio, health, result,
+                     [RejectedFile(r.rel, r.reason) for r in found.rejected],
+                     threshold=media.match_threshold)
+
+
+def _file_facts(audio: Sequence[AudioFile], health: Sequence[Health]) -> list[FileFacts]:
+    names = [parse_name(a.rel) for a in audio]
+    offsets = side_positions(names)
+    facts = []
+    for a, info, h in zip(audio, names, health, strict=True):
+        side_pos = offsets[info.side] + info.number if info.side and info.number else None
+        facts.append(FileFacts(
+            rel=a.rel, name=info, tag_title=a.tags.title, tag_album=a.tags.album,
+            tag_track=a.tags.track, tag_disc=a.tags.disc, duration=a.duration,
+            side_position=side_pos, healthy=h.ok, problem=h.problem,
+        ))
+    return facts
+
+
+def _track_facts(album_order: Sequence[TrackMeta]) -> list[TrackFacts]:
+    return [
+        TrackFacts(id=t.id, name=t.name, disc=t.disc_number, number=t.track_number,
+                   position=index, duration=t.duration_ms / 1000 if t.duration_ms else None)
+        for index, t in enumerate(album_order, start=1)
+    ]
+
+
+def _failure_reason(pair: PairScore, audio: AudioFile, h: Health, track: TrackMeta) -> str:
+    if not h.ok:
+        return f"corrupt: {h.problem}"
+    expected = (track.duration_ms or 0) / 1000
+    return f"duration {audio.duration or 0:.0f}s, expected {expected:.0f}s"
+
+
+def _assemble(real_dir: Path, album: AlbumMeta, requested: list[TrackMeta],
+              album_order: list[TrackMeta], audio: list[AudioFile], health: list[Health],
+              result: MatchResult, rejected: list[RejectedFile], *, threshold: float
+              ) -> ImportPlan:
+    wanted = {t.id for t in requested}
+    matches: list[PlannedMatch] = []
+    failed: dict[str, str] = {}
+    file_fate: dict[int, RejectedFile] = {}
+    for ti, track in enumerate(album_order):
+        pair = result.matched.get(ti)
+        if pair is not None:
+            if track.id in wanted:
+                matches.append(PlannedMatch(audio[pair.file], track, pair.confidence, pair.signals))
+            else:
+                file_fate[pair.file] = RejectedFile(
+                    audio[pair.file].rel, f"not requested: matches {track_label(track)}",
+                    track.id, pair.confidence, pair.signals)
+            continue
+        explained = result.explained.get(ti)
+        reason = MISSING
+        if explained is not None:
+            reason = _failure_reason(explained, audio[explained.file], health[explained.file], track)
+            file_fate[explained.file] = RejectedFile(
+                audio[explained.file].rel, f"{reason} (looks like {track_label(track)})",
+                track.id, explained.confidence, explained.signals)
+        if track.id in wanted:
+            failed[track.id] = reason
+
+    taken = {m.file.rel for m in matches}
+    for fi, a in enumerate(audio):
+        if a.rel in taken:
+            continue
+        if fi not in file_fate:
+            file_fate[fi] = _unassigned_reason(fi, a, health[fi], result, album_order, threshold)
+        rejected.append(file_fate[fi])
+    rejected.sort(key=lambda r: r.file)
+    order = {t.id: i for i, t in enumerate(requested)}
+    matches.sort(key=lambda m: order[m.track.id])
+    failed = {t.id: failed[t.id] for t in requested if t.id in failed}
+    return ImportPlan(real_dir, album, tuple(requested), tuple(matches), failed, tuple(rejected))
+
+
+def _unassigned_reason(fi: int, a: AudioFile, h: Health, result: MatchResult,
+                       album_order: list[TrackMeta], threshold: float) -> RejectedFile:
+    best = result.best_for_file.get(fi)
+    if not h.ok:
+        return RejectedFile(a.rel, f"corrupt: {h.problem}")
+    if best is None:
+        return RejectedFile(a.rel, "no track to match")
+    label = track_label(album_order[best.track])
+    if best.track in result.matched and best.confidence >= threshold and best.duration_ok:
+        reason = f"another file fits {label} better"
+    else:
+        reason = f"no confident match (best: {label})"
+    return RejectedFile(a.rel, reason, None, best.confidence, best.signals)
