@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +305,14 @@ async def test_status_mapping(aiohttp_server: Any, status: int, body: bytes, err
             await client.get_ticket("x")
     assert type(info.value) is error
     assert info.value.status == status and info.value.message == message
+
+
+async def test_paging_stops_when_the_server_ignores_offset(aiohttp_server: Any) -> None:
+    page = {"tickets": [{"id": "same", "state": {"type": "pending"}, "dest_path": "/m/a"}],
+            "total": 10**9, "limit": 1000, "offset": 0}
+    server = await aiohttp_server(_broken_app(json.dumps(page).encode()))
+    session, attempts = counting_session()
+    async with session, TorrentinoClient(str(server.make_url("/")), session=session) as client:
+        assert [t.id async for t in client.iter_tickets()] == ["same"]
+        assert await client.find_by_dest_path("/m/b") is None
+    assert len(attempts) == 4      # two pages per walk: the second holds only repeats

@@ -137,13 +137,14 @@ class TorrentinoClient:
             page = await self.list_tickets(
                 state=state, created_by=created_by, limit=page_size, offset=offset
             )
-            for ticket in page.tickets:
-                # Tickets created while paging shift later pages; skip repeats.
-                if ticket.id not in seen:
-                    seen.add(ticket.id)
-                    yield ticket
+            fresh = [t for t in page.tickets if t.id not in seen]
+            # Tickets created while paging shift later pages: skip repeats. A page of
+            # nothing but repeats means the server ignores offset; stop instead of looping.
+            for ticket in fresh:
+                seen.add(ticket.id)
+                yield ticket
             offset += len(page.tickets)
-            if not page.tickets or offset >= page.total:
+            if not fresh or offset >= page.total:
                 return
 
     async def find_by_dest_path(self, dest_path: str) -> Ticket | None:
