@@ -10,11 +10,13 @@ outside the incoming directory is read.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import mutagen
 
@@ -152,12 +154,11 @@ def inspect_file(path: Path, rel: str, size: int) -> AudioFile | Rejected:
         if looks_audio:
             return AudioFile(path, rel, 0, None, suffix.lstrip("."), None, error="empty file")
         return Rejected(rel, "empty file")
-    try:
-        parsed = mutagen.File(path, easy=True)
-    except Exception as err:  # mutagen raises many types for damaged headers
+    parsed, error = _parse(path)
+    if parsed is None and error is not None:
         if looks_audio:
             return AudioFile(path, rel, size, None, suffix.lstrip("."), None,
-                             error=f"unreadable header ({type(err).__name__}: {err})".strip())
+                             error=f"unreadable header ({error})")
         return Rejected(rel, "not audio")
     container = type(parsed).__name__ if parsed is not None else None
     if container not in CONTAINER_EXT:
@@ -169,6 +170,46 @@ def inspect_file(path: Path, rel: str, size: int) -> AudioFile | Rejected:
     duration = float(length) if length is not None else None
     return AudioFile(path, rel, size, container, CONTAINER_EXT[container], duration,
                      tags=read_tags(parsed))
+
+
+class _Nameless(io.RawIOBase):
+    """A file without a name: mutagen then picks the format by content alone."""
+
+    def __init__(self, raw: io.BufferedReader) -> None:
+        super().__init__()
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._raw.readinto(buffer)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+
+def _parse(path: Path) -> tuple[Any, str | None]:
+    """mutagen's reading of the file; by content alone when the name misleads it (an MP3
+    saved as .flac). Returns (parsed or None, the first error)."""
+    error = None
+    try:
+        parsed = mutagen.File(path, easy=True)
+        if parsed is not None:
+            return parsed, None
+    except Exception as err:  # mutagen raises many types for damaged headers
+        error = f"{type(err).__name__}: {err}".strip()
+    try:
+        with open(path, "rb") as raw:
+            return mutagen.File(_Nameless(raw), easy=True), error
+    except Exception:
+        return None, error
 
 
 def read_tags(parsed: object) -> FileTags:

@@ -104,6 +104,8 @@ def parse_name(rel_path: str) -> NameInfo:
     else:
         # "Artist - 01 - Title", "Artist - Album - A1 - Title": numbering in a middle segment.
         segments = [s.strip() for s in re.split(r"\s[-–]\s", stem)]
+        if len(segments) == 1:
+            segments = [s.strip() for s in stem.split("-")]   # scene style "artist-album-01-title"
         for index, segment in enumerate(segments[1:], start=1):
             inner = _number_prefix(segment)
             if inner is not None and not _clean(inner[1]):
@@ -114,8 +116,11 @@ def parse_name(rel_path: str) -> NameInfo:
                 break
         if not found and len(segments) > 1:
             titles.append(segments[-1])
-    if len(titles) == 1 and " - " in titles[0]:
-        titles.append(titles[0].rsplit(" - ", 1)[1])   # "Artist - Title" after the number
+    if len(titles) == 1 and "-" in titles[0]:
+        # "01 - Artist - Title", scene style "01-artist-title": the last part may be the title.
+        last = re.split(r"\s*[-–]\s*", titles[0])[-1].strip()
+        if last and last != titles[0]:
+            titles.append(last)
     if whole_is_title and stem and stem not in titles:
         titles.append(stem)
 

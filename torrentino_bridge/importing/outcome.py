@@ -10,7 +10,9 @@ from typing import Any
 @dataclass(frozen=True)
 class ImportOutcome:
     imported: dict[str, str]  # track_id -> audio_uri (relative to media root)
-    failed: dict[str, str]    # track_id -> reason: "missing", "corrupt: <why>", "duration 12s, expected 240s"
+    # track_id -> reason: "missing", "corrupt: <why>" (a short file: "corrupt: duration 12s,
+    # expected 240s"), "duration 300s, expected 240s" (a longer, other version)
+    failed: dict[str, str]
     summary: str              # "" when all imported, else "9 of 12 tracks imported; missing: 4 Title, ..."
 
     def to_json(self) -> dict[str, Any]:

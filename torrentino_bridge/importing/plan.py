@@ -128,7 +128,11 @@ def _failure_reason(pair: PairScore, audio: AudioFile, h: Health, track: TrackMe
     if not h.ok:
         return f"corrupt: {h.problem}"
     expected = (track.duration_ms or 0) / 1000
-    return f"duration {audio.duration or 0:.0f}s, expected {expected:.0f}s"
+    found = audio.duration or 0.0
+    text = f"duration {found:.0f}s, expected {expected:.0f}s"
+    # Shorter than the track: an interrupted download or copy; the file is damaged. Longer:
+    # another version of the song (live, extended), a sound file that is just not this track.
+    return f"corrupt: {text}" if found < expected else text
 
 
 def _assemble(real_dir: Path, album: AlbumMeta, requested: list[TrackMeta],

@@ -1,0 +1,386 @@
+"""Realistic torrent layouts built from real encoded files, with the assignment each must get.
+
+Three catalog albums: a 12-track single disc with awkward titles (accents, `&`, a
+remaster suffix, a feat. part), an 11-track double album whose discs share track numbers
+and a near-duplicate title ("Run" / "Run (Reprise)"), and an 8-track vinyl rip.
+Every case states exactly which file must land on which track, and which requested
+tracks must stay without a file (and why).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.conftest import AlbumSpec
+from torrentino_bridge.domain.models import AlbumMeta, Availability, TrackMeta
+from torrentino_bridge.sim.audio import AudioKind, AudioTags, write_audio
+
+ARTIST = "The Examples"
+
+SINGLE = AlbumSpec("nd", ARTIST, "Night Drive", 2011, [
+    (1, 1, "Neon Lights", 3, "fetching"),
+    (1, 2, "Café Noir", 5, "fetching"),
+    (1, 3, "Salt & Pepper", 2, "fetching"),
+    (1, 4, "Paper Planes (Remastered 2011)", 7, "fetching"),
+    (1, 5, "Midnight Train", 4, "fetching"),
+    (1, 6, "Don't Look Back", 6, "fetching"),
+    (1, 7, "Exit Wounds", 8, "fetching"),
+    (1, 8, "Stay (feat. Mira)", 3, "fetching"),
+    (1, 9, "Glass Houses", 5, "fetching"),
+    (1, 10, "Ocean Drive", 2, "fetching"),
+    (1, 11, "The Long Goodbye", 6, "fetching"),
+    (1, 12, "Señorita Blue", 4, "fetching"),
+])
+DOUBLE = AlbumSpec("dd", ARTIST, "Two Sides", 2014, [
+    (1, 1, "Opening", 3, "fetching"),
+    (1, 2, "Blue Hour", 5, "fetching"),
+    (1, 3, "Run", 4, "fetching"),
+    (1, 4, "Paper Moon", 6, "fetching"),
+    (1, 5, "Static", 2, "fetching"),
+    (1, 6, "Interlude", 7, "fetching"),
+    (2, 1, "Second Wind", 5, "fetching"),
+    (2, 2, "Run (Reprise)", 3, "fetching"),
+    (2, 3, "Lanterns", 8, "fetching"),
+    (2, 4, "Slow Burn", 4, "fetching"),
+    (2, 5, "Coda", 6, "fetching"),
+])
+VINYL = AlbumSpec("vy", ARTIST, "Wax", 1979, [
+    (1, n, title, secs, "fetching")
+    for n, (title, secs) in enumerate([
+        ("Needle Drop", 3), ("Groove", 5), ("Crackle", 4), ("Run-Out", 6),
+        ("Flip Side", 2), ("Dust Jacket", 7), ("Gatefold", 5), ("Locked Groove", 3)], start=1)
+])
+ALBUMS = {a.id: a for a in (SINGLE, DOUBLE, VINYL)}
+
+
+def album_meta(spec: AlbumSpec) -> AlbumMeta:
+    return AlbumMeta(id=spec.id, name=spec.name, artist=spec.artist, year=spec.year)
+
+
+def track_metas(spec: AlbumSpec) -> list[TrackMeta]:
+    return [
+        TrackMeta(id=spec.track_id(d, n), album_id=spec.id, name=title, disc_number=d,
+                  track_number=n, duration_ms=secs * 1000, audio_uri=None,
+                  availability=Availability.FETCHING, artist=spec.artist)
+        for d, n, title, secs, _ in spec.tracks
+    ]
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    rel: str
+    track: tuple[int, int] | None          # (disc, number) whose audio this is; None: extra song
+    kind: AudioKind = "ogg"
+    tags: str = "full"                     # "full", "none", "no-disc", "edition"
+    damage: str | None = None              # "truncate", "random", "empty", "mislabel-mp3"
+    title: str | None = None               # a song not in the catalog (bonus)
+    seconds: float | None = None
+    number: int | None = None              # tag number, when it differs from the catalog's
+    album: str | None = None               # album tag, when it is another record
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    album: AlbumSpec
+    files: list[FileSpec]
+    expected: dict[str, str]               # file rel -> track id
+    failed: dict[str, str] = field(default_factory=dict)   # track id -> reason prefix
+    requested: list[str] | None = None     # None: the whole album
+    extras: Callable[[Path, Path], None] | None = None     # (case dir, outside dir)
+
+    def track_ids(self) -> list[str]:
+        return self.requested or [self.album.track_id(d, n) for d, n, *_ in self.album.tracks]
+
+
+def _title(spec: AlbumSpec, disc: int, number: int) -> str:
+    return next(t for d, n, t, _, _ in spec.tracks if (d, n) == (disc, number))
+
+
+def _secs(spec: AlbumSpec, disc: int, number: int) -> int:
+    return next(s for d, n, _, s, _ in spec.tracks if (d, n) == (disc, number))
+
+
+def write_file(case_dir: Path, spec: AlbumSpec, f: FileSpec) -> None:
+    path = case_dir / f.rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if f.damage == "empty":
+        path.write_bytes(b"")
+        return
+    if f.damage == "random":
+        path.write_bytes(random.Random(f.rel).randbytes(24_000))
+        return
+    disc, number = f.track or (1, 99)
+    title = f.title or _title(spec, disc, number)
+    seconds = f.seconds or (_secs(spec, disc, number) + 0.2)
+    tags = None
+    if f.tags != "none":
+        tags = AudioTags(
+            title=title, artist=spec.artist, album=f.album or spec.name,
+            track_number=f.number or number,
+            disc_number=disc if f.tags == "full" and len({d for d, *_ in spec.tracks}) > 1 else None,
+            track_total=sum(1 for d, *_ in spec.tracks if d == disc),
+        )
+    kind: AudioKind = "mp3" if f.damage == "mislabel-mp3" else f.kind
+    seed = disc * 100 + number
+    # The encoder is told the format, so the file's name (or lack of extension) is free.
+    write_audio(path, kind=kind, duration_secs=seconds, tags=tags, seed=seed)
+    if f.damage == "truncate":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) * 3 // 5])
+
+
+def build_case(case: Case, case_dir: Path, outside: Path) -> Path:
+    """Write the case's files into case_dir (a fresh directory) and return it."""
+    if case_dir.exists():
+        shutil.rmtree(case_dir)
+    case_dir.mkdir(parents=True)
+    for f in case.files:
+        write_file(case_dir, case.album, f)
+    if case.extras is not None:
+        case.extras(case_dir, outside)
+    return case_dir
+
+
+def _ids(spec: AlbumSpec) -> dict[tuple[int, int], str]:
+    return {(d, n): spec.track_id(d, n) for d, n, *_ in spec.tracks}
+
+
+def _numbered(spec: AlbumSpec, fmt: Callable[[int, int, str], str], *, kind: AudioKind = "ogg",
+              tags: str = "full", skip: tuple[tuple[int, int], ...] = ()) -> list[FileSpec]:
+    return [FileSpec(fmt(d, n, t), (d, n), kind, tags)
+            for d, n, t, *_ in spec.tracks if (d, n) not in skip]
+
+
+def _expect(files: list[FileSpec], spec: AlbumSpec, *,
+            leave_out: tuple[str, ...] = ()) -> dict[str, str]:
+    ids = _ids(spec)
+    return {f.rel: ids[f.track] for f in files
+            if f.track in ids and f.damage is None and f.rel not in leave_out}
+
+
+# --------------------------------------------------------------------------- the cases
+def _flat_numbered() -> Case:
+    files = _numbered(SINGLE, lambda d, n, t: f"{n:02d} - {t}.ogg")
+    return Case("flat_numbered_ogg", SINGLE, files, _expect(files, SINGLE))
+
+
+def _flat_no_tags_mp3() -> Case:
+    files = _numbered(SINGLE, lambda d, n, t: f"{n:02d}. {t}.mp3", kind="mp3", tags="none")
+    return Case("flat_numbered_no_tags_mp3", SINGLE, files, _expect(files, SINGLE))
+
+
+def _tags_only() -> Case:
+    files = _numbered(SINGLE, lambda d, n, t: f"track{n:02d}.flac", kind="flac")
+    return Case("tags_only_flac", SINGLE, files, _expect(files, SINGLE))
+
+
+def _numbers_only() -> Case:
+    files = _numbered(SINGLE, lambda d, n, t: f"{n:02d}.ogg", tags="none")
+    return Case("numbers_only_no_tags", SINGLE, files, _expect(files, SINGLE))
+
+
+_VARIANT_NAMES = {
+    1: "The Examples - NEON LIGHTS.mp3",
+    2: "The Examples - Cafe Noir.mp3",                 # accent dropped
+    3: "Salt and Pepper.mp3",                           # & spelled out
+    4: "Paper Planes.mp3",                              # catalog has (Remastered 2011)
+    5: "Midnight Train - 2011 Remaster.mp3",            # file has the suffix
+    6: "Don’t Look Back.mp3",                           # curly apostrophe
+    7: "exit_wounds.mp3",
+    8: "Stay.mp3",                                      # catalog has (feat. Mira)
+    9: "Glass Houses (Remastered).mp3",
+    10: "The Examples - Ocean Drive [Bonus Track].mp3",
+    11: "The Long Goodbye feat. Someone.mp3",
+    12: "SENORITA BLUE.mp3",
+}
+
+
+def _title_variants() -> Case:
+    files = [FileSpec(name, (1, n), "mp3", "none") for n, name in _VARIANT_NAMES.items()]
+    return Case("title_variants_no_numbers", SINGLE, files, _expect(files, SINGLE))
+
+
+def _bonus_and_missing() -> Case:
+    files = _numbered(SINGLE, lambda d, n, t: f"{n:02d} - {t}.flac", kind="flac", skip=((1, 7),))
+    files.append(FileSpec("13 - Hidden Jam (Bonus Track).flac", None, "flac", title="Hidden Jam",
+                          number=13, seconds=5.2))
+    return Case("bonus_and_missing", SINGLE, files, _expect(files, SINGLE),
+                failed={"nd-107": "missing"})
+
+
+def _corrupt() -> Case:
+    files = _numbered(SINGLE, lambda d, n, t: f"{n:02d} - {t}.flac", kind="flac",
+                      skip=((1, 4), (1, 9), (1, 11)))
+    files += [
+        FileSpec("04 - Paper Planes.mp3", (1, 4), "mp3", damage="random"),
+        FileSpec("09 - Glass Houses.flac", (1, 9), "flac", damage="empty"),
+        FileSpec("11 - The Long Goodbye.flac", (1, 11), "flac", damage="truncate"),
+    ]
+    return Case("corrupt_files", SINGLE, files, _expect(files, SINGLE),
+                failed={"nd-104": "corrupt", "nd-109": "corrupt", "nd-111": "corrupt"})
+
+
+def _truncated_ogg() -> Case:
+    files = _numbered(SINGLE, lambda d, n, t: f"{n:02d} {t}.ogg", skip=((1, 7),))
+    files.append(FileSpec("07 Exit Wounds.ogg", (1, 7), "ogg", damage="truncate"))
+    return Case("truncated_ogg", SINGLE, files, _expect(files, SINGLE),
+                failed={"nd-107": "corrupt"})
+
+
+def _symlinks(case_dir: Path, outside: Path) -> None:
+    outside.mkdir(parents=True, exist_ok=True)
+    target = outside / "real.ogg"
+    if not target.exists():
+        write_audio(target, kind="ogg", duration_secs=4.2, seed=105,
+                    tags=AudioTags(title="Midnight Train", album="Night Drive", track_number=5))
+    os.symlink(target, case_dir / "05 - Midnight Train.ogg")
+    extra = outside / "extra"
+    extra.mkdir(exist_ok=True)
+    if not (extra / "05.ogg").exists():
+        shutil.copy(target, extra / "05.ogg")
+    os.symlink(extra, case_dir / "Extras")
+
+
+def _symlink_outside() -> Case:
+    files = _numbered(SINGLE, lambda d, n, t: f"{n:02d} - {t}.ogg", skip=((1, 5),))
+    return Case("symlink_outside", SINGLE, files, _expect(files, SINGLE),
+                failed={"nd-105": "missing"}, extras=_symlinks)
+
+
+def _clutter_files(case_dir: Path, outside: Path) -> None:
+    (case_dir / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(200))
+    (case_dir / "Scans").mkdir()
+    (case_dir / "Scans" / "back.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    (case_dir / "Night Drive.cue").write_text('FILE "01 - Neon Lights.mp3" MP3\n', encoding="utf-8")
+    (case_dir / "rip.log").write_text("EAC extraction logfile\n", encoding="utf-8")
+    (case_dir / "info.nfo").write_text("Night Drive\n", encoding="utf-8")
+    (case_dir / "playlist.m3u").write_text("01 - Neon Lights.mp3\n", encoding="utf-8")
+    (case_dir / "notes.txt").write_text("ripped with love\n", encoding="utf-8")
+    (case_dir / ".DS_Store").write_bytes(bytes(64))
+    # Real audio that must still be ignored: a hidden AppleDouble twin, sample clips.
+    write_audio(case_dir / "._01 - Neon Lights.mp3", kind="mp3", duration_secs=3.2, seed=101,
+                tags=AudioTags(title="Neon Lights", track_number=1))
+    write_audio(case_dir / "sample.mp3", kind="mp3", duration_secs=3.0, seed=101,
+                tags=AudioTags(title="Neon Lights", track_number=1))
+    write_audio(case_dir / "Sample" / "01 - Neon Lights.mp3", kind="mp3", duration_secs=3.0,
+                seed=101, tags=AudioTags(title="Neon Lights", track_number=1))
+
+
+def _clutter() -> Case:
+    files = _numbered(SINGLE, lambda d, n, t: f"{n:02d} - {t}.mp3", kind="mp3")
+    return Case("clutter_and_samples", SINGLE, files, _expect(files, SINGLE), extras=_clutter_files)
+
+
+def _content_sniffing() -> Case:
+    files = _numbered(SINGLE, lambda d, n, t: f"{n:02d} - {t}", kind="flac", skip=((1, 2),))
+    files.append(FileSpec("02 - Café Noir.flac", (1, 2), "flac", damage="mislabel-mp3"))
+    expected = _expect(files, SINGLE)
+    expected["02 - Café Noir.flac"] = "nd-102"     # an MP3 under a .flac name is still audio
+    return Case("content_sniffing", SINGLE, files, expected)
+
+
+_EDITION_ORDER = [2, 1, 3, 5, 4, 6, 7, 9, 8, 10, 12, 11]
+
+
+def _reordered_edition() -> Case:
+    """Another edition's running order: names and tags number the files differently; the
+    titles (and durations) say which is which."""
+    files = []
+    for position, n in enumerate(_EDITION_ORDER, start=1):
+        title = _title(SINGLE, 1, n)
+        files.append(FileSpec(f"{position:02d} - {title}.flac", (1, n), "flac", number=position))
+    return Case("reordered_edition", SINGLE, files, _expect(files, SINGLE))
+
+
+def _partial_request() -> Case:
+    files = _numbered(SINGLE, lambda d, n, t: f"{n:02d} - {t}.ogg")
+    wanted = ["nd-103", "nd-107", "nd-112"]
+    expected = {rel: tid for rel, tid in _expect(files, SINGLE).items() if tid in wanted}
+    return Case("partial_request", SINGLE, files, expected, requested=wanted)
+
+
+def _scene_style() -> Case:
+    files = _numbered(
+        SINGLE, lambda d, n, t: f"{n:02d}-the_examples-{t.lower().replace(' ', '_')}.mp3",
+        kind="mp3", tags="none")
+    return Case("scene_style_no_tags", SINGLE, files, _expect(files, SINGLE))
+
+
+def _cd_folders() -> Case:
+    files = _numbered(DOUBLE, lambda d, n, t: f"CD{d}/{n:02d}. {t}.flac", kind="flac", tags="no-disc")
+    return Case("multi_disc_cd_folders", DOUBLE, files, _expect(files, DOUBLE))
+
+
+def _disc_folders_no_tags() -> Case:
+    files = _numbered(DOUBLE, lambda d, n, t: f"Two Sides (2014)/Disc {d}/Track {n:02d}.mp3",
+                      kind="mp3", tags="none")
+    return Case("multi_disc_disc_folders_no_tags", DOUBLE, files, _expect(files, DOUBLE))
+
+
+def _disc_track_names() -> Case:
+    files = _numbered(DOUBLE, lambda d, n, t: f"{d}-{n:02d} {t}.ogg", tags="none")
+    return Case("disc_track_names", DOUBLE, files, _expect(files, DOUBLE))
+
+
+def _packed_numbers() -> Case:
+    files = _numbered(DOUBLE, lambda d, n, t: f"{d}{n:02d} {t}.mp3", kind="mp3", tags="none")
+    return Case("packed_disc_numbers", DOUBLE, files, _expect(files, DOUBLE))
+
+
+def _continuous_numbers() -> Case:
+    files = []
+    for position, (d, n, t, *_) in enumerate(DOUBLE.tracks, start=1):
+        files.append(FileSpec(f"{position:02d} - {t}.flac", (d, n), "flac", "no-disc", number=position))
+    return Case("continuous_numbering_two_discs", DOUBLE, files, _expect(files, DOUBLE))
+
+
+def _double_missing_disc2_track() -> Case:
+    """Disc 2 lacks its track 3; disc 1's track 3 must not fill the gap."""
+    files = _numbered(DOUBLE, lambda d, n, t: f"CD{d}/{n:02d}.flac", kind="flac", tags="none",
+                      skip=((2, 3),))
+    return Case("multi_disc_missing_track", DOUBLE, files, _expect(files, DOUBLE),
+                failed={"dd-203": "missing"})
+
+
+_OTHER_TITLES = ["Harbour", "Lighthouse", "Tidal", "Gull Song", "Driftwood", "Low Water",
+                 "Brine", "Shipwreck", "Keel", "Foghorn", "Pier", "Last Ferry"]
+
+
+def _wrong_album() -> Case:
+    """Another record by the same band, numbered 01-12 with the same lengths: every number
+    and duration agrees, nothing else does. No file may be taken."""
+    files = [FileSpec(f"{n:02d} - {title}.ogg", (1, n), "ogg", title=title, album="Low Tide")
+             for n, title in enumerate(_OTHER_TITLES, start=1)]
+    return Case("wrong_album", SINGLE, files, {},
+                failed={SINGLE.track_id(1, n): "missing" for n in range(1, 13)})
+
+
+def _double_titles_only() -> Case:
+    """Titles only, on two discs with "Run" and "Run (Reprise)": no numbers to lean on."""
+    files = [FileSpec(f"{t}.mp3", (d, n), "mp3", "none") for d, n, t, *_ in DOUBLE.tracks]
+    return Case("multi_disc_titles_only", DOUBLE, files, _expect(files, DOUBLE))
+
+
+def _vinyl_sides() -> Case:
+    files = []
+    for d, n, t, *_ in VINYL.tracks:
+        side, pos = ("A", n) if n <= 4 else ("B", n - 4)
+        files.append(FileSpec(f"{side}{pos} {t}.flac", (d, n), "flac", "none"))
+    return Case("vinyl_sides", VINYL, files, _expect(files, VINYL))
+
+
+CASES: list[Case] = [
+    _flat_numbered(), _flat_no_tags_mp3(), _tags_only(), _numbers_only(), _title_variants(),
+    _bonus_and_missing(), _corrupt(), _truncated_ogg(), _symlink_outside(), _clutter(),
+    _content_sniffing(), _reordered_edition(), _partial_request(), _scene_style(),
+    _cd_folders(), _disc_folders_no_tags(), _disc_track_names(), _packed_numbers(),
+    _continuous_numbers(), _double_missing_disc2_track(), _vinyl_sides(), _wrong_album(),
+    _double_titles_only(),
+]
+CASES_BY_NAME = {c.name: c for c in CASES}

@@ -1,0 +1,113 @@
+"""The fixture set of realistic torrent layouts: each case's exact assignment, and the
+summary over all of them (correct / unmatched / wrong; wrong must be 0)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from torrentino_bridge.config import MediaSettings
+from torrentino_bridge.importing import ImportPlan, plan_import
+
+from .layouts import CASES, CASES_BY_NAME, Case, album_meta, track_metas
+
+
+def plan_case(case: Case, root: Path, media: MediaSettings) -> ImportPlan:
+    album_tracks = track_metas(case.album)
+    wanted = set(case.track_ids())
+    tracks = [t for t in album_tracks if t.id in wanted]
+    return plan_import(root / "incoming" / case.name, album_meta(case.album), tracks, media,
+                       album_tracks=album_tracks)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_layout_gets_the_exact_assignment(case: Case, layout_root: Path,
+                                          layout_media: MediaSettings) -> None:
+    plan = plan_case(case, layout_root, layout_media)
+    assert {m.file.rel: m.track.id for m in plan.matches} == case.expected
+    assert set(plan.failed) == set(case.failed)
+    for track_id, prefix in case.failed.items():
+        assert plan.failed[track_id].startswith(prefix), plan.failed[track_id]
+    assert all(m.confidence >= layout_media.match_threshold for m in plan.matches)
+
+
+def _reasons(plan: ImportPlan) -> dict[str, str]:
+    return {r.file: r.reason for r in plan.rejected}
+
+
+def test_symlinks_are_never_followed(layout_root: Path, layout_media: MediaSettings) -> None:
+    reasons = _reasons(plan_case(CASES_BY_NAME["symlink_outside"], layout_root, layout_media))
+    assert reasons["05 - Midnight Train.ogg"] == "symlink (not followed)"
+    assert reasons["Extras"] == "symlink (not followed)"
+    assert not any(f.startswith("Extras/") for f in reasons)
+
+
+def test_clutter_and_samples_are_skipped_with_reasons(layout_root: Path,
+                                                      layout_media: MediaSettings) -> None:
+    reasons = _reasons(plan_case(CASES_BY_NAME["clutter_and_samples"], layout_root, layout_media))
+    assert reasons == {
+        ".DS_Store": "hidden",
+        "._01 - Neon Lights.mp3": "hidden",
+        "Night Drive.cue": "not audio (.cue)",
+        "Sample/": "sample directory",
+        "Scans/back.png": "not audio (.png)",
+        "cover.jpg": "not audio (.jpg)",
+        "info.nfo": "not audio (.nfo)",
+        "notes.txt": "not audio (.txt)",
+        "playlist.m3u": "not audio (.m3u)",
+        "rip.log": "not audio (.log)",
+        "sample.mp3": "sample file",
+    }
+
+
+def test_bonus_track_is_rejected_not_forced_onto_the_gap(layout_root: Path,
+                                                         layout_media: MediaSettings) -> None:
+    plan = plan_case(CASES_BY_NAME["bonus_and_missing"], layout_root, layout_media)
+    reasons = _reasons(plan)
+    assert reasons["13 - Hidden Jam (Bonus Track).flac"].startswith("no confident match")
+    assert plan.failed == {"nd-107": "missing"}
+
+
+def test_partial_request_leaves_other_album_files_alone(layout_root: Path,
+                                                        layout_media: MediaSettings) -> None:
+    plan = plan_case(CASES_BY_NAME["partial_request"], layout_root, layout_media)
+    reasons = _reasons(plan)
+    assert reasons["01 - Neon Lights.ogg"] == "not requested: matches 1 Neon Lights"
+    assert len([r for r in reasons.values() if r.startswith("not requested")]) == 9
+
+
+def test_corrupt_files_fail_only_their_own_track(layout_root: Path,
+                                                 layout_media: MediaSettings) -> None:
+    plan = plan_case(CASES_BY_NAME["corrupt_files"], layout_root, layout_media)
+    assert len(plan.matches) == 9
+    assert plan.failed["nd-109"] == "corrupt: empty file"
+    assert plan.failed["nd-111"].startswith("corrupt: does not decode")
+    assert plan.failed["nd-104"].startswith("corrupt: unreadable header")
+    reasons = _reasons(plan)
+    assert reasons["11 - The Long Goodbye.flac"].endswith("(looks like 11 The Long Goodbye)")
+
+
+def test_summary_over_the_whole_fixture_set(layout_root: Path, layout_media: MediaSettings,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    correct = unmatched = wrong = expected_unmatched = 0
+    for case in CASES:
+        plan = plan_case(case, layout_root, layout_media)
+        got = {m.track.id: m.file.rel for m in plan.matches}
+        want = {track_id: rel for rel, track_id in case.expected.items()}
+        for track_id in case.track_ids():
+            if track_id not in got:
+                unmatched += 1
+                expected_unmatched += track_id not in want
+            elif want.get(track_id) == got[track_id]:
+                correct += 1
+            else:
+                wrong += 1
+    total = correct + unmatched + wrong
+    with capsys.disabled():
+        print(f"\nimport fixture set: {len(CASES)} layouts, {total} requested tracks: "
+              f"correct {correct}, unmatched {unmatched} "
+              f"({expected_unmatched} by design: missing/corrupt/symlinked), wrong {wrong}")
+    assert wrong == 0
+    assert unmatched == expected_unmatched           # no file that should match was left out
+    assert correct == sum(len(c.expected) for c in CASES)

@@ -1,0 +1,45 @@
+"""The match table people read when a match looks wrong (pure text rendering)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+HEADERS = ("FILE", "TRACK", "SIGNALS", "CONFIDENCE")
+
+
+def align(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> list[str]:
+    """Left-aligned columns separated by two spaces; the last column is not padded."""
+    widths = [max(len(str(r[i])) for r in (headers, *rows)) for i in range(len(headers))]
+    lines = []
+    for row in (headers, *rows):
+        cells = [str(c).ljust(w) if i < len(row) - 1 else str(c)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def render_table(report: Mapping[str, Any], labels: Mapping[str, str],
+                 failed: Mapping[str, str]) -> str:
+    """Matches, then tracks left without a file (with why), then the files set aside."""
+    rows = [
+        (m["file"], labels.get(m["track_id"], m["track_id"]), ", ".join(m.get("signals", [])),
+         f"{m['confidence']:.3f}")
+        for m in report.get("matches", [])
+    ]
+    out = align(rows, HEADERS) if rows else ["No file matched any requested track."]
+    missing = list(dict.fromkeys([*report.get("unmatched_tracks", []), *failed]))
+    if missing:
+        out += ["", "Tracks not imported:"]
+        out += ["  " + line for line in align(
+            [(labels.get(t, t), t, failed.get(t, "missing")) for t in missing],
+            ("TRACK", "ID", "REASON"))]
+    rejected = report.get("rejected_files", [])
+    if rejected:
+        out += ["", "Files not imported:"]
+        out += ["  " + line for line in align(
+            [(r["file"], r["reason"],
+              f"{r['confidence']:.3f}" if r.get("confidence") is not None else "")
+             for r in rejected],
+            ("FILE", "REASON", "BEST CONFIDENCE"))]
+    return "\n".join(out)
