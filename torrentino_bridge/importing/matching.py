@@ -87,9 +87,11 @@ def logit(p: float) -> float:
 
 
 def title_llr(similarity: float) -> float:
+    """Same song spelled differently lands above 0.85; different songs sharing a word or
+    two land around 0.4-0.65, and that must outweigh an agreeing track number."""
     if similarity >= 0.95:
         return 5.0
-    return max(-5.0, min(4.2, 14.0 * (similarity - 0.65)))
+    return max(-6.0, min(4.2, 26.0 * (similarity - 0.75)))
 
 
 def duration_llr(diff: float, tolerance: float) -> float:

@@ -66,9 +66,8 @@ def render(template: str, album: AlbumMeta, track: TrackMeta, ext: str) -> str:
     except (ValueError, TypeError) as err:
         raise TemplateError(f"media.path_template: {err}") from None
     path = PurePosixPath(rendered)
-    parts = path.parts
-    if (path.is_absolute() or not parts or any(p in ("", ".", "..") for p in parts)
-            or any(p.startswith(".") for p in parts)):
+    parts = rendered.split("/")
+    if path.is_absolute() or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
         raise TemplateError(f"media.path_template renders an unsafe path: {rendered!r}")
     return path.as_posix()
 

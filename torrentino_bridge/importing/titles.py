@@ -54,7 +54,8 @@ def normalise_title(title: str) -> str:
 
 
 def title_similarity(a: str | None, b: str | None) -> float | None:
-    """0..1, or None when either side has no comparable text."""
+    """How close a file's title `a` is to the catalog's title `b`: 0..1, or None when
+    either side has no comparable text."""
     if not a or not b:
         return None
     na, nb = normalise_title(a), normalise_title(b)
@@ -67,4 +68,18 @@ def title_similarity(a: str | None, b: str | None) -> float | None:
     direct = SequenceMatcher(None, na, nb, autojunk=False).ratio()
     ta, tb = " ".join(sorted(na.split())), " ".join(sorted(nb.split()))
     reordered = SequenceMatcher(None, ta, tb, autojunk=False).ratio()
-    return max(direct, reordered)
+    best = max(direct, reordered)
+    # File "Exit Music" vs catalog "Exit Music (For a Film)": the file left the bracket out.
+    # Only fair evidence, below an exact spelling, since "Run" vs "Run (Reprise)" looks the
+    # same; and never when the file has a bracket of its own ("Run (Live)" is not "Run").
+    plain = _unbracketed(a)
+    if best < _BRACKETS_EQUAL and plain and plain == na and plain == _unbracketed(b):
+        best = _BRACKETS_EQUAL
+    return best
+
+
+_BRACKETS_EQUAL = 0.8
+
+
+def _unbracketed(title: str) -> str:
+    return normalise_title(_BRACKETED.sub(" ", title))

@@ -1,0 +1,67 @@
+"""Library paths from media.path_template (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from torrentino_bridge.config import MediaSettings
+from torrentino_bridge.domain.models import AlbumMeta, Availability, TrackMeta
+from torrentino_bridge.importing.errors import TemplateError
+from torrentino_bridge.importing.paths import TEMP_PREFIX, render, safe_component, temp_name
+
+ALBUM = AlbumMeta(id="alb-1", name="OK Computer", artist="Radiohead", year=1997)
+TRACK = TrackMeta(id="trk-7", album_id="alb-1", name="Exit Music (For a Film)", disc_number=1,
+                  track_number=4, duration_ms=264000, audio_uri=None,
+                  availability=Availability.FETCHING)
+DEFAULT = MediaSettings.model_fields["path_template"].default
+
+
+@pytest.mark.parametrize(
+    ("template", "ext", "uri"),
+    [
+        (DEFAULT, "flac", "alb-1/1-04.flac"),
+        (DEFAULT, ".OGG", "alb-1/1-04.ogg"),
+        ("{artist}/{album}/{disc_number}-{track_number:02d} {title}.{ext}", "mp3",
+         "Radiohead/OK Computer/1-04 Exit Music (For a Film).mp3"),
+        ("{album_id}/{track_id}.{ext}", "opus", "alb-1/trk-7.opus"),
+    ],
+)
+def test_render(template: str, ext: str, uri: str) -> None:
+    assert render(template, ALBUM, TRACK, ext) == uri
+
+
+@pytest.mark.parametrize(
+    ("value", "safe"),
+    [("AC/DC", "AC_DC"), ("../../etc", "_.._etc"), ("...", "_"), ("  .hidden ", "hidden"),
+     ("a\x00b", "a_b"), ("What?: *Now*", "What__ _Now_"), ("", "_")],
+)
+def test_catalog_values_cannot_escape_or_hide(value: str, safe: str) -> None:
+    assert safe_component(value) == safe
+
+
+def test_hostile_album_id_stays_inside_the_root() -> None:
+    album = AlbumMeta(id="../../../etc", name="x", artist=None, year=None)
+    uri = render(DEFAULT, album, TRACK, "flac")
+    assert uri == "_.._.._etc/1-04.flac"
+    assert ".." not in uri.split("/")
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{album_id}/{nope}.{ext}", "{album_id.__class__}/{ext}", "{album_id[0]}/{ext}",
+     "{album_id}/{track_number:zz}.{ext}", "{album_id}/.{track_id}.{ext}", "./{ext}"],
+)
+def test_bad_templates_are_refused(template: str) -> None:
+    with pytest.raises(TemplateError, match=r"media\.path_template"):
+        render(template, ALBUM, TRACK, "flac")
+
+
+def test_settings_refuse_templates_leaving_the_root() -> None:
+    with pytest.raises(ValueError, match="relative path"):
+        MediaSettings(root="/m", incoming="/i", path_template="../{album_id}.{ext}")  # type: ignore[arg-type]
+
+
+def test_temp_names_are_hidden_and_per_import() -> None:
+    a, b = temp_name("1-04.flac", "key-a"), temp_name("1-04.flac", "key-b")
+    assert a.startswith(TEMP_PREFIX) and a.startswith(".") and a.endswith(".part")
+    assert a != b
