@@ -100,17 +100,17 @@ def test_released_lock_can_be_taken_again_in_process(db_path: Path) -> None:
 
 def test_lock_is_not_inherited_by_child_processes(db_path: Path) -> None:
     """A child spawned by the daemon must not keep the lock alive after the daemon exits."""
-    child_code = "import sys; sys.stdin.read()"
+    child_code = "import sys; print('started', flush=True); sys.stdin.read()"
     with InstanceLock(db_path):
         child = subprocess.Popen([sys.executable, "-c", child_code], stdin=subprocess.PIPE,
-                                 close_fds=False)
+                                 stdout=subprocess.PIPE, text=True, close_fds=False)
+        # Only exec closes O_CLOEXEC descriptors: wait until the child runs its own code.
+        assert _wait_for_line(child, "started")
     try:
         assert current_holder(db_path) is None
         InstanceLock(db_path).acquire()
     finally:
-        assert child.stdin is not None
-        child.stdin.close()
-        child.wait()
+        _reap(child)
 
 
 def test_probe_of_a_never_locked_db_creates_nothing(db_path: Path) -> None:

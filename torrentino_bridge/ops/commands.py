@@ -1,4 +1,4 @@
-"""Subcommands of this area (being written)."""
+"""Maintenance subcommands: check, scan-audio, migrate-from-old-downloader."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from . import check, migrate, scan_audio
+
 
 def register(sub: Any, add_config_arg: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add this module's subcommands to the CLI."""
+    """Add the maintenance subcommands to the CLI."""
+    for module in (check, scan_audio, migrate):
+        module.register(sub, add_config_arg)

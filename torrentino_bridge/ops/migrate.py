@@ -1,0 +1,193 @@
+"""`migrate-from-old-downloader`: the plan's switch-over from Pezzottify's own downloader.
+
+1. Tracks the catalog flags available but that have no audio_uri become unavailable
+   (plan layout: availability 'available' -> 'unavailable'; pezzottify: track_available
+   1 -> 0), so users can request them through the bridge.
+2. Items of the old download queue still waiting (PENDING, IN_PROGRESS, RETRY_WAITING)
+   are closed as abandoned; users re-request what they still want.
+
+Dry run by default. --apply holds the bridge's instance lock, so it refuses to run next to
+a live daemon (which could be fetching the very tracks being rewritten) and a daemon
+cannot start half-way through. Both steps only touch rows still in the old state, so a
+second run, or a run after a crash, changes nothing more. Catalog writes go in batches:
+short transactions, because the catalog server keeps writing meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import structlog
+
+from ..domain.models import Availability, TrackChange
+from ..errors import EXIT_OK, ConfigError
+from ..store.catalog import Catalog, open_catalog, table_columns
+from ..store.db import connect, transaction, with_busy_retry
+from .lock import InstanceLock
+from .report import emit, plural
+
+log = structlog.get_logger(__name__)
+
+QUEUE_TABLE = "download_queue"
+WAITING = ("PENDING", "IN_PROGRESS", "RETRY_WAITING")
+QUEUE_COLUMNS = {"id", "status", "error_type", "error_message", "completed_at"}
+ABANDONED_MESSAGE = "abandoned: migrated to Quentin Torrentino"
+BATCH = 500
+
+
+@dataclass(slots=True)
+class QueueOutcome:
+    path: Path | None
+    state: str  # not_configured | no_table | ok
+    detail: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+async def tracks_without_audio(catalog: Catalog) -> list[str]:
+    return [t.id async for t in catalog.iter_available_tracks() if not (t.audio_uri or "").strip()]
+
+
+async def mark_unavailable(catalog: Catalog, track_ids: list[str]) -> int:
+    for start in range(0, len(track_ids), BATCH):
+        batch = track_ids[start : start + BATCH]
+        # clear_audio: the pezzottify adapter writes track_available only with it.
+        await catalog.apply([TrackChange(t, Availability.UNAVAILABLE, clear_audio=True) for t in batch])
+    return len(track_ids)
+
+
+async def _waiting_counts(conn: aiosqlite.Connection) -> dict[str, int]:
+    marks = ",".join("?" * len(WAITING))
+    async with conn.execute(
+        f"SELECT status, COUNT(*) FROM {QUEUE_TABLE} WHERE status IN ({marks}) GROUP BY status", WAITING
+    ) as cur:
+        found = {row[0]: int(row[1]) for row in await cur.fetchall()}
+    return {status: found.get(status, 0) for status in WAITING}
+
+
+async def process_queue(path: Path | None, *, apply: bool, busy_timeout_ms: int,
+                        attempts: int) -> QueueOutcome:
+    if path is None:
+        return QueueOutcome(None, "not_configured",
+                            "no download queue given (--queue-db or catalog.download_queue_db); skipped")
+    # wal=False: this database belongs to the catalog server; leave its journal mode alone.
+    conn = await connect(path, busy_timeout_ms=busy_timeout_ms, wal=False)
+    try:
+        columns = (await table_columns(conn)).get(QUEUE_TABLE)
+        if columns is None:
+            return QueueOutcome(path, "no_table", f"{path} has no {QUEUE_TABLE} table; skipped")
+        missing = sorted(QUEUE_COLUMNS - columns)
+        if missing:
+            return QueueOutcome(path, "no_table",
+                                f"{path}: {QUEUE_TABLE} lacks {', '.join(missing)}; skipped")
+        if not apply:
+            return QueueOutcome(path, "ok", counts=await _waiting_counts(conn))
+
+        async def abandon() -> dict[str, int]:
+            async with transaction(conn):
+                counts = await _waiting_counts(conn)  # inside the transaction: exact numbers
+                marks = ",".join("?" * len(WAITING))
+                await conn.execute(
+                    f"UPDATE {QUEUE_TABLE} SET status = 'FAILED', error_type = 'unknown',"
+                    f" error_message = ?, completed_at = ? WHERE status IN ({marks})",
+                    (ABANDONED_MESSAGE, int(time.time()), *WAITING),
+                )
+            return counts
+
+        counts = await with_busy_retry(abandon, attempts=attempts, what="download_queue.abandon")
+        return QueueOutcome(path, "ok", counts=counts)
+    finally:
+        await conn.close()
+
+
+def queue_path(args: argparse.Namespace, configured: Path | None) -> Path | None:
+    path: Path | None = args.queue_db or configured
+    if path is not None and not path.is_file():
+        source = "--queue-db" if args.queue_db else "catalog.download_queue_db"
+        raise ConfigError(f"{source}: download queue database {path} does not exist")
+    return path
+
+
+def render(layout: str, tracks: int, queue: QueueOutcome, *, applied: bool) -> list[str]:
+    verb = "marked" if applied else "would mark"
+    lines = [f"catalog (layout {layout}): {verb} {plural(tracks, 'available track')} without "
+             "audio_uri unavailable"]
+    if queue.state == "ok":
+        by_status = ", ".join(f"{status} {count}" for status, count in queue.counts.items())
+        lines.append(f"download queue {queue.path}: {'abandoned' if applied else 'would abandon'} "
+                     f"{plural(queue.total, 'waiting item')} ({by_status})")
+    else:
+        lines.append(f"download queue: {queue.detail}")
+    if not applied:
+        lines.append("dry run: nothing changed; run again with --apply (stop the daemon and the old "
+                     "downloader first)")
+    return lines
+
+
+async def handler(args: argparse.Namespace) -> int:
+    from ..cli import settings_from  # cli imports this module to register it
+
+    settings = settings_from(args)
+    cfg = settings.catalog
+    qpath = queue_path(args, cfg.download_queue_db)
+    lock = InstanceLock(settings.bridge.db)
+    if args.apply:
+        lock.acquire()  # AlreadyRunningError -> exit 4 with the holder named
+    try:
+        catalog = await open_catalog(cfg.db, layout=cfg.layout, busy_timeout_ms=cfg.busy_timeout_ms,
+                                     write_retries=cfg.write_retries)
+        try:
+            stale = await tracks_without_audio(catalog)
+            if args.apply:
+                await mark_unavailable(catalog, stale)
+            layout = catalog.layout
+        finally:
+            await catalog.close()
+        queue = await process_queue(qpath, apply=args.apply, busy_timeout_ms=cfg.busy_timeout_ms,
+                                    attempts=max(1, cfg.write_retries))
+    finally:
+        lock.release()
+
+    log.info("migrate.done", applied=args.apply, tracks=len(stale), queue_items=queue.total)
+    # The same keys either way; dry_run says whether the numbers were done or are to do.
+    data: dict[str, Any] = {
+        "dry_run": not args.apply,
+        "catalog_layout": layout,
+        "tracks_without_audio": len(stale),
+        "track_ids": stale,
+        "download_queue": {
+            "path": str(queue.path) if queue.path else None,
+            "state": queue.state,
+            "detail": queue.detail,
+            "waiting": queue.counts,
+            "total": queue.total,
+        },
+    }
+    emit(data, render(layout, len(stale), queue, applied=args.apply), as_json=args.json)
+    return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction, add_config_arg: Callable[[argparse.ArgumentParser], None]) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser(
+        "migrate-from-old-downloader",
+        help="mark tracks without audio unavailable and abandon the old download queue (dry run)",
+        description="The switch-over from Pezzottify's own downloader: available tracks without "
+        "audio_uri become unavailable, and the old queue's waiting items (PENDING, IN_PROGRESS, "
+        "RETRY_WAITING) are closed as FAILED 'abandoned'. Dry run by default; --apply refuses to "
+        "run while a bridge daemon holds the bridge database.",
+    )
+    add_config_arg(parser)
+    parser.add_argument("--apply", action="store_true", help="make the changes")
+    parser.add_argument("--queue-db", type=Path, default=None,
+                        help="the old downloader's download_queue.db (default: catalog.download_queue_db)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.set_defaults(handler=handler)
