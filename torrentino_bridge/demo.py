@@ -110,7 +110,10 @@ async def run_demo(directory: str | None, *, keep: bool = False) -> int:
         tracks = [t for rep in reports if rep for t in rep["tracks"]]
         _say("\n" + render_tracks(tracks))
         available = sum(1 for t in tracks if t["availability"] == "available")
-        _say(f"\ndemo: {available} of {len(tracks)} tracks available; files under {settings.media.root}")
+        kept = keep or directory is not None
+        where = (f"files under {settings.media.root}" if kept
+                 else "work directory removed (--keep or --dir DIR keeps it)")
+        _say(f"\ndemo: {available} of {len(tracks)} tracks available; {where}")
         return 0 if ok and available == len(tracks) else 1
     finally:
         await writer.close()
