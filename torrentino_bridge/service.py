@@ -28,11 +28,13 @@ from .engine.requests import RequestStatusUpdater
 from .engine.submitter import Submitter
 from .engine.tracker import Notifier, TicketTracker
 from .metrics import Metrics
+from .notify import AdminNotifier
 from .ops import systemd
 from .ops.lock import InstanceLock
 from .qt.client import TorrentinoClient
 from .qt.events import EventError
 from .qt.websocket import EventStream
+from .ratelimit import RateLimiter
 from .store.bridge import BridgeStore
 from .store.catalog import Catalog, open_catalog
 from .store.db import connect, open_bridge_db
@@ -66,6 +68,9 @@ class BridgeService:
         self.actions: Actions
         self.events: EventStream | None = None
         self.http_runner: Any = None
+        self.http_port: int | None = None   # the bound port (http.port may be 0)
+        self.limiter: RateLimiter
+        self.notifier: AdminNotifier
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self, *, workers: bool = True) -> None:
@@ -115,9 +120,11 @@ class BridgeService:
             write_retries=s.catalog.write_retries,
         )
         self.store = BridgeStore(await open_bridge_db(s.bridge.db))
+        self.limiter = RateLimiter(self.store, s.torrentino.rate_limits)
         # The importer journals on its own connection so its transactions never interleave ours.
         self._import_db = await connect(s.bridge.db)
         self._session = aiohttp.ClientSession()
+        self.notifier = AdminNotifier(s.http.notify_urls, session=self._session, tasks=self.tasks)
         t = s.torrentino
         self.client = TorrentinoClient(
             t.url, token=t.read_token, session=self._session, timeout=t.request_timeout_secs,
@@ -126,7 +133,7 @@ class BridgeService:
         self.statuses = RequestStatusUpdater(self.store, self.catalog, self.metrics)
         self.tracker = TicketTracker(
             s, self.store, self.catalog, self.client, self.statuses, self.locks, self.tasks,
-            self.metrics, import_db=self._import_db, notifier=self._notifier,
+            self.metrics, import_db=self._import_db, notifier=self._notifier or self.notifier.notify,
         )
         self.submitter = Submitter(
             self.store, self.catalog, self.client, self.statuses, self.locks,
@@ -134,7 +141,7 @@ class BridgeService:
             on_submitted=lambda how: self.metrics.tickets_submitted.labels(how).inc(),
         )
         self.intake = Intake(s, self.store, self.catalog, self.statuses,
-                             on_planned=self.submitter.wake.set, gate=self._gate)
+                             on_planned=self.submitter.wake.set, gate=self._gate or self.limiter.gate)
         self.reconciler = Reconciler(
             self.store, self.tracker, self.submitter, self.metrics,
             interval_secs=s.bridge.reconcile_interval_secs, concurrency=s.bridge.reconcile_concurrency,

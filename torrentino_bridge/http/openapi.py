@@ -1,0 +1,372 @@
+"""The OpenAPI 3.0 document of the bridge's HTTP API, served at /openapi.json.
+
+Kept true by tests/http: every route in routes.py is documented here and nothing else,
+and a schemathesis run checks live answers against these schemas.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from ..domain.requests import MAX_ID_LENGTH, MAX_TRACKS_PER_REQUEST
+from ..domain.status import RequestStatus, SubmissionState
+from .auth import CALLBACK_HEADER, MAX_USER_ID, USER_HEADER
+from .bodies import MAX_LIMIT_VALUE
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: Schema) -> Schema:
+    return {**schema, "nullable": True}
+
+
+def _obj(props: dict[str, Schema], *, required: list[str] | None = None, extra: bool = True) -> Schema:
+    schema: Schema = {"type": "object", "properties": props,
+                      "required": list(props) if required is None else required}
+    if not extra:
+        schema["additionalProperties"] = False
+    return schema
+
+
+STR: Schema = {"type": "string"}
+NSTR: Schema = _nullable(STR)
+INT: Schema = {"type": "integer"}
+NINT: Schema = _nullable(INT)
+NUM: Schema = _nullable({"type": "number"})
+BOOL: Schema = {"type": "boolean"}
+TIME: Schema = _nullable({"type": "string", "description": "RFC 3339 UTC timestamp"})
+
+
+def _json(schema: Schema) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, **_json(_ref("Error"))}
+
+
+_AUTH_401 = {"401": _error("Missing or wrong credentials")}
+_E400 = {"400": _error("Invalid body, parameter or header; `error` names what is wrong")}
+_E404 = {"404": _error("Unknown id")}
+_QT = {
+    "409": _error("Quentin Torrentino (or the bridge) refuses the action in the ticket's current state"),
+    "502": _error("Quentin Torrentino refused the bridge's token or answered unexpectedly"),
+    "503": _error("Quentin Torrentino is unavailable"),
+}
+
+
+def _limits_obj() -> Schema:
+    return _obj({"requests_per_day": INT, "max_pending": INT})
+
+
+def _schemas() -> dict[str, Schema]:
+    sub_states = [s.value for s in SubmissionState]
+    track = _obj({
+        "track_id": STR, "title": NSTR, "disc_number": NINT, "track_number": NINT,
+        "availability": {"type": "string", "enum": ["available", "unavailable", "fetching", "fetch_error", "unknown"]},
+        "outcome": _nullable({"type": "string", "enum": ["imported", "error", "released"]}),
+        "error": NSTR,
+    })
+    download = _obj({
+        "ticket_id": {**NSTR, "description": "QT's ticket id; null until QT accepted the ticket"},
+        "submission_id": STR,
+        "state": {"type": "string", "enum": sub_states,
+                  "description": "The bridge's view: intent = stored, not yet accepted by QT"},
+        "qt_state": NSTR, "phase": NSTR, "progress": {**NUM, "description": "0..100 when known"},
+        "error": NSTR,
+        "album": _obj({"id": STR, "name": NSTR, "artist": NSTR, "year": NINT}),
+        "tracks": {"type": "array", "items": track},
+        "requests": {"type": "array", "items": _obj({"request_id": STR, "user_id": STR, "status": STR})},
+        "candidate_count": INT, "created_at": STR, "updated_at": STR,
+    })
+    candidate = _obj({
+        "index": INT, "title": NSTR, "score": NUM, "seeders": NINT, "size_bytes": NINT,
+        "reasoning": NSTR, "info_hash": NSTR,
+    })
+    detail = {
+        "allOf": [download, _obj({
+            "candidates": {"type": "array", "items": candidate},
+            "recommended_idx": NINT, "confidence": NUM, "priority": INT, "dest_path": STR,
+            "attempts": INT, "retryable": _nullable(BOOL),
+        }, required=["candidates", "recommended_idx", "confidence", "priority", "dest_path", "attempts"])],
+    }
+    report_track = _obj({
+        "track_id": STR, "album_id": STR, "title": NSTR, "disc_number": NINT, "track_number": NINT,
+        "availability": STR, "audio_uri": NSTR, "ticket_id": NSTR, "progress": NUM, "error": NSTR,
+    })
+    request_report = _obj({
+        "request_id": STR, "user_id": STR, "album_id": NSTR,
+        "status": {"type": "string", "enum": [s.value for s in RequestStatus]},
+        "error": NSTR, "priority": INT, "created_at": STR, "updated_at": TIME, "finished_at": TIME,
+        "tracks": {"type": "array", "items": report_track},
+    })
+    limit_value = _nullable({"type": "integer", "minimum": 0, "maximum": MAX_LIMIT_VALUE})
+    user_limits = _obj({
+        "user_id": STR,
+        "defaults": _limits_obj(),
+        "override": _nullable(_obj({"requests_per_day": NINT, "max_pending": NINT, "updated_at": STR})),
+        "effective": _limits_obj(),
+        "usage": _obj({"requests_last_24h": INT, "open_requests": INT}),
+    })
+    check = _obj({"ok": BOOL, "error": NSTR, "checked_at": TIME, "last_ok_at": TIME})
+    return {
+        "Error": _obj({"error": {"type": "string", "description": "What went wrong, for a human"}},
+                      required=["error"]),
+        "RateLimited": {"allOf": [_ref("Error"), _obj({
+            "limit": {"type": "string", "enum": ["requests_per_day", "max_pending"]},
+            "retry_after": {"type": "integer", "minimum": 1},
+        })]},
+        "Download": download,
+        "DownloadDetail": detail,
+        "Candidate": candidate,
+        "RequestReport": request_report,
+        "UserLimits": user_limits,
+        "LimitsBody": _obj({"requests_per_day": limit_value, "max_pending": limit_value},
+                           required=[], extra=False),
+        "ApproveBody": _obj({"candidate_idx": _nullable({"type": "integer", "minimum": 0, "maximum": 10000})},
+                            required=[], extra=False),
+        "ReasonBody": _obj({"reason": _nullable({"type": "string", "maxLength": 500})}, required=[], extra=False),
+        "DownloadRequestBody": {
+            "oneOf": [
+                _obj({"album_id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}},
+                     extra=False),
+                _obj({"track_ids": {"type": "array", "minItems": 1, "maxItems": MAX_TRACKS_PER_REQUEST,
+                                    "items": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}}},
+                     extra=False),
+            ],
+        },
+        "CallbackEvent": {
+            "type": "object",
+            "description": "The draft contract's webhook body; the WebSocket's {\"type\": ...} messages "
+                           "are accepted as well.",
+            "properties": {
+                "event": {"type": "string", "enum": ["completed", "failed", "needs_approval", "progress",
+                                                     "state_change", "ticket_update", "ticket_deleted"]},
+                "ticket_id": {"type": "string", "minLength": 1},
+                "timestamp": STR,
+                "details": _nullable({"type": "object"}),
+            },
+            "required": ["event", "ticket_id"],
+        },
+        "Check": check,
+        "Liveness": _obj({
+            "status": {"type": "string", "enum": ["ok", "failing"]},
+            "workers": {"type": "object", "additionalProperties": BOOL},
+            "failures": {"type": "object", "additionalProperties": STR},
+            "started_at": TIME, "uptime_secs": NUM,
+        }),
+        "Readiness": _obj({
+            "ready": BOOL,
+            "components": {
+                "type": "object", "required": ["catalog", "qt"],
+                "properties": {
+                    "catalog": check,
+                    "qt": {"type": "object", "required": ["ok"], "properties": {"ok": BOOL, "error": NSTR}},
+                    "events": _obj({
+                        "ok": BOOL, "socket_connected": BOOL, "connected_since": TIME, "last_message_at": TIME,
+                        "socket_error": NSTR, "reconnects": INT, "last_reconcile_ok_at": TIME,
+                        "reconcile_error": NSTR,
+                    }),
+                    "submitter": _obj({"ok": BOOL, "blocked_reason": NSTR}),
+                },
+            },
+        }),
+    }
+
+
+def _ticket_param() -> dict[str, Any]:
+    return {"name": "ticket_id", "in": "path", "required": True, "schema": STR,
+            "description": "QT's ticket id, or the bridge's submission id (before QT accepted it)"}
+
+
+def _user_param() -> dict[str, Any]:
+    return {"name": "user_id", "in": "path", "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_USER_ID}}
+
+
+def _limit_param(default: int, maximum: int) -> dict[str, Any]:
+    return {"name": "limit", "in": "query", "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": maximum, "default": default}}
+
+
+def _action(summary: str, body: str | None, description: str) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "tags": ["admin"], "summary": summary, "description": description,
+        "security": [{"admin": []}], "parameters": [_ticket_param()],
+        "responses": {"200": {"description": "The download after the action", **_json(_ref("DownloadDetail"))},
+                      **_E400, **_AUTH_401, **_E404, **_QT},
+    }
+    if body is not None:
+        op["requestBody"] = {"required": False, **_json(_ref(body))}
+    return op
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/healthz": {"get": {
+            "tags": ["operations"], "summary": "Liveness",
+            "description": "200 while the event loop answers and every worker task is alive.",
+            "responses": {"200": {"description": "Alive", **_json(_ref("Liveness"))},
+                          "503": {"description": "A worker died", **_json(_ref("Liveness"))}},
+        }},
+        "/readyz": {"get": {
+            "tags": ["operations"], "summary": "Readiness",
+            "description": "200 when the catalog DB answers, Quentin Torrentino answers /health with the "
+                           "configured token, and events flow (socket connected, or a reconcile pass "
+                           "succeeded recently). Each component reports its last error and timestamps.",
+            "responses": {"200": {"description": "Ready", **_json(_ref("Readiness"))},
+                          "503": {"description": "Not ready", **_json(_ref("Readiness"))}},
+        }},
+        "/metrics": {"get": {
+            "tags": ["operations"], "summary": "Prometheus metrics",
+            "responses": {"200": {"description": "Prometheus text exposition format",
+                                  "content": {"text/plain": {"schema": STR}}}},
+        }},
+        "/openapi.json": {"get": {
+            "tags": ["operations"], "summary": "This document",
+            "responses": {"200": {"description": "OpenAPI 3.0", **_json({"type": "object"})}},
+        }},
+        "/admin": {"get": {
+            "tags": ["admin"], "summary": "The admin page",
+            "description": "Plain HTML; it asks for the admin token once and calls the admin API.",
+            "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": STR}}}},
+        }},
+        "/v1/admin/downloads": {"get": {
+            "tags": ["admin"], "summary": "List downloads (tickets)", "security": [{"admin": []}],
+            "parameters": [
+                {"name": "state", "in": "query", "required": False, "schema": STR,
+                 "description": "Comma-separated bridge states, or `all`. Default: intent, active, "
+                                "needs_approval, importing, failed."},
+                _limit_param(100, 500),
+            ],
+            "responses": {"200": {"description": "Newest first", **_json(_obj(
+                {"downloads": {"type": "array", "items": _ref("Download")}}))},
+                **_E400, **_AUTH_401},
+        }},
+        "/v1/admin/downloads/{ticket_id}": {"get": {
+            "tags": ["admin"], "summary": "One download with its candidates", "security": [{"admin": []}],
+            "parameters": [_ticket_param()],
+            "responses": {"200": {"description": "Details", **_json(_ref("DownloadDetail"))},
+                          **_AUTH_401, **_E404},
+        }},
+        "/v1/admin/downloads/{ticket_id}/approve": {"post": _action(
+            "Approve a candidate", "ApproveBody",
+            "Only from needs_approval (409 otherwise). Without candidate_idx QT takes its own pick.")},
+        "/v1/admin/downloads/{ticket_id}/reject": {"post": _action(
+            "Reject the candidates", "ReasonBody", "Only from needs_approval (409 otherwise); the tracks go "
+            "back to unavailable.")},
+        "/v1/admin/downloads/{ticket_id}/cancel": {"post": _action(
+            "Cancel a download", "ReasonBody", "Any live download that is not being imported.")},
+        "/v1/admin/downloads/{ticket_id}/retry": {"post": {
+            **_action("Retry the failed tracks", None,
+                      "Retried in QT when QT allows it, otherwise a new ticket for the tracks still missing."),
+            "responses": {"200": {"description": "What was retried", **_json(_obj({
+                "retried_in_qt": {"type": "array", "items": STR},
+                "resubmitted": {"type": "array", "items": STR},
+                "download": _ref("DownloadDetail")}))},
+                **_E400, **_AUTH_401, **_E404, **_QT},
+        }},
+        "/v1/admin/users": {"get": {
+            "tags": ["admin"], "summary": "Users with an override, an open request or a request in the last 24h",
+            "security": [{"admin": []}], "parameters": [_limit_param(100, 500)],
+            "responses": {"200": {"description": "Limits and usage", **_json(_obj(
+                {"users": {"type": "array", "items": _ref("UserLimits")}}))}, **_E400, **_AUTH_401},
+        }},
+        "/v1/admin/users/{user_id}/limits": {
+            "get": {
+                "tags": ["admin"], "summary": "A user's rate limits and usage", "security": [{"admin": []}],
+                "parameters": [_user_param()],
+                "responses": {"200": {"description": "Limits", **_json(_ref("UserLimits"))},
+                              **_E400, **_AUTH_401},
+            },
+            "put": {
+                "tags": ["admin"], "summary": "Override a user's rate limits", "security": [{"admin": []}],
+                "description": "null means the configured default; both null removes the override. "
+                               "0 requests per day disables downloads for the user.",
+                "parameters": [_user_param()],
+                "requestBody": {"required": True, **_json(_ref("LimitsBody"))},
+                "responses": {"200": {"description": "Limits", **_json(_ref("UserLimits"))},
+                              **_E400, **_AUTH_401},
+            },
+        },
+        "/v1/user/request-download": {"post": {
+            "tags": ["user"], "summary": "Request an album or tracks",
+            "description": "Writes a row into the shared request table and wakes the intake. Rate limited "
+                           "per user ([torrentino.rate_limits], admin overrides).",
+            "security": [{"service": []}], "parameters": [_user_header()],
+            "requestBody": {"required": True, **_json(_ref("DownloadRequestBody"))},
+            "responses": {
+                "202": {"description": "Accepted", **_json(_obj({"request_id": STR, "status": STR}))},
+                **_E400, **_AUTH_401,
+                "404": _error("Unknown album id or track ids"),
+                "429": {"description": "Over the user's limit", **_json(_ref("RateLimited")),
+                        "headers": {"Retry-After": {"schema": INT, "description": "Seconds"}}},
+            },
+        }},
+        "/v1/user/download-requests": {"get": {
+            "tags": ["user"], "summary": "The user's requests with per-track availability and progress",
+            "security": [{"service": []}],
+            "parameters": [
+                _user_header(),
+                {"name": "status", "in": "query", "required": False, "schema": STR,
+                 "description": "Comma-separated request statuses"},
+                _limit_param(50, 200),
+            ],
+            "responses": {"200": {"description": "Newest first", **_json(_obj({
+                "user_id": STR, "requests": {"type": "array", "items": _ref("RequestReport")}}))},
+                **_E400, **_AUTH_401},
+        }},
+        "/v1/internal/torrentino-callback": {"post": {
+            "tags": ["internal"], "summary": "Webhook delivery from Quentin Torrentino",
+            "description": "Feeds the same handler as the WebSocket; an event seen on both paths takes "
+                           "effect once. Unknown event names are acknowledged and ignored.",
+            "security": [{"callback": []}, {"callback_header": []}],
+            "requestBody": {"required": True, **_json(_ref("CallbackEvent"))},
+            "responses": {
+                "202": {"description": "Accepted (or ignored)", **_json(_obj(
+                    {"accepted": BOOL, "event": STR, "ticket_id": NSTR, "ignored": STR}, required=["accepted"]))},
+                **_E400, **_AUTH_401, "413": _error("Body too large"),
+            },
+        }},
+    }
+
+
+def _user_header() -> dict[str, Any]:
+    return {"name": USER_HEADER, "in": "header", "required": True,
+            "description": "The catalog server's id of the user the call is made for",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_USER_ID}}
+
+
+@cache
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "torrentino-bridge",
+            "version": "1",
+            "description": (
+                "The bridge between the Pezzottify catalog and Quentin Torrentino. Errors are always "
+                "JSON `{\"error\": \"...\"}`. Admin routes take `Authorization: Bearer <http.admin_token>`; "
+                "user routes are called by the catalog server with `Authorization: Bearer "
+                f"<http.service_token>` and `{USER_HEADER}: <user id>`; the callback takes "
+                f"`Authorization: Bearer <http.callback_secret>` (or `{CALLBACK_HEADER}`)."
+            ),
+        },
+        "tags": [{"name": n} for n in ("operations", "admin", "user", "internal")],
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "admin": {"type": "http", "scheme": "bearer", "description": "http.admin_token"},
+                "service": {"type": "http", "scheme": "bearer", "description": "http.service_token"},
+                "callback": {"type": "http", "scheme": "bearer", "description": "http.callback_secret"},
+                "callback_header": {"type": "apiKey", "in": "header", "name": CALLBACK_HEADER,
+                                    "description": "http.callback_secret"},
+            },
+        },
+    }

@@ -1,0 +1,59 @@
+"""The bridge's aiohttp server: built from the running service, bound to http.host/port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import aiohttp
+import structlog
+from aiohttp import web
+from prometheus_client import Counter
+
+from .auth import authenticate
+from .errors import json_errors, security_headers
+from .health import QTProbe
+from .keys import CALLBACK_EVENTS, QT_PROBE, SERVICE
+from .routes import add_routes
+
+if TYPE_CHECKING:
+    from ..service import BridgeService
+
+log = structlog.get_logger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def build_app(service: BridgeService) -> web.Application:
+    app = web.Application(middlewares=[security_headers, json_errors, authenticate],
+                          client_max_size=MAX_BODY_BYTES)
+    app[SERVICE] = service
+    app[CALLBACK_EVENTS] = Counter(
+        "bridge_callback_events_total", "Events received on the webhook callback", ["type", "outcome"],
+        registry=service.metrics.registry,
+    )
+    add_routes(app)
+    app.cleanup_ctx.append(_probe_session)
+    return app
+
+
+async def _probe_session(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[QT_PROBE] = QTProbe(app[SERVICE], session)
+        yield
+
+
+async def start_http(service: BridgeService) -> web.AppRunner:
+    """Serve the API; the port actually bound is stored on service.http_port."""
+    http = service.settings.http
+    runner = web.AppRunner(build_app(service), access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, http.host, http.port)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    service.http_port = runner.addresses[0][1]
+    log.info("http.listening", host=http.host, port=service.http_port)
+    return runner
