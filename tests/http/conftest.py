@@ -13,6 +13,8 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import AlbumSpec, album, build_catalog, wait_for
+from torrentino_bridge.store.bridge import BridgeStore
+from torrentino_bridge.store.db import open_bridge_db
 
 ADMIN = "admin-token-7d1e0c"
 SERVICE = "service-token-93ab44"
@@ -90,6 +92,15 @@ class Bridge:
 
 
 BridgeFactory = Callable[..., Awaitable[Bridge]]
+
+
+async def insert(settings: Any, request_id: str, user: str = "u1", **kwargs: Any) -> None:
+    """Write a request row the way another process would: on its own connection."""
+    store = BridgeStore(await open_bridge_db(settings.bridge.db))
+    try:
+        await store.insert_request(request_id, user, **kwargs)
+    finally:
+        await store.close()
 
 
 @pytest.fixture
