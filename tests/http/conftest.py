@@ -156,3 +156,9 @@ async def make_bridge(tmp_path, sim, settings_for, running_bridge, monkeypatch) 
     finally:
         for session in sessions:
             await session.close()
+
+
+@pytest.fixture
+async def aiohttp_client_session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
