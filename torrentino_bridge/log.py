@@ -49,9 +49,23 @@ class SecretRedactor:
 REDACTOR = SecretRedactor()
 
 
+class _StreamLogger:
+    """Writes each line to the stream current at call time: a stream captured once would
+    outlive a swapped sys.stderr (test runners, daemonisers) and fail on a closed file."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self._stream = stream
+
+    def msg(self, message: str) -> None:
+        print(message, file=self._stream or sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
-    stream = stream or sys.stderr
-    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    """stream=None writes to sys.stderr as it is at each call."""
+    target = stream or sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not target.isatty())
     numeric = logging.getLevelName(level.upper())
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -63,13 +77,13 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        else structlog.dev.ConsoleRenderer(colors=target.isatty())
     )
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        logger_factory=lambda *_: _StreamLogger(stream),
         cache_logger_on_first_use=False,
     )
     # aiohttp's access log and library warnings go through stdlib logging.
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=stream, format="%(name)s %(message)s")
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=target, format="%(name)s %(message)s")
