@@ -63,7 +63,7 @@ async def test_approve_and_retry_commands(tmp_path, sim):
     await cli("run", "--config", config, "--once")
     assert request_row(tmp_path / "bridge.db", "req-2")[0] == "needs_approval"
 
-    code, out, err = await cli("approve", "--config", config, ticket_id, "--candidate", "0")
+    code, _out, err = await cli("approve", "--config", config, ticket_id, "--candidate", "0")
     assert code == 0, err
     code, _, err = await cli("approve", "--config", config, ticket_id)
     assert code == 1 and "Quentin Torrentino said" in err   # QT's 409, said plainly
@@ -78,3 +78,18 @@ def _async(value):
         return value
 
     return run()
+
+
+async def test_a_catalog_without_the_needed_columns_stops_the_start_with_status_3(tmp_path):
+    catalog = tmp_path / "catalog.db"
+    conn = sqlite3.connect(catalog)
+    conn.executescript("CREATE TABLE tracks (id TEXT PRIMARY KEY, name TEXT);")
+    conn.close()
+    config = str(write_config(tmp_path, catalog, "http://127.0.0.1:9"))
+    code, _, err = await cli("run", "--config", config)
+    assert code == 3
+    assert "catalog schema mismatch" in err and "tracks.availability" in err
+    conn = sqlite3.connect(catalog)
+    assert conn.execute("SELECT sql FROM sqlite_master WHERE name = 'tracks'").fetchone() == (
+        "CREATE TABLE tracks (id TEXT PRIMARY KEY, name TEXT)",)
+    conn.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from pathlib import Path
@@ -308,3 +309,27 @@ async def test_missing_track_fails_only_that_track_and_retry_resubmits(tmp_path,
     assert (await until_status(service, "r1", "completed", "failed"))[0] == "completed"
     second = [t for t in sim.tickets.values() if len(t["query_context"]["expected"]["tracks"]) == 1]
     assert len(second) == 1
+
+
+async def test_details_are_fetched_on_state_changes_not_on_every_progress_tick(
+    tmp_path, sim, settings_for, running_bridge
+):
+    sim.set_outcome(None, "slow")
+    sim.config.progress_ticks = 40
+    catalog = build_catalog(tmp_path / "catalog.db", [OK])
+    # No reconcile polling during the run, and a long progress refresh: only state changes fetch.
+    settings = settings_for(catalog, sim.base_url)
+    settings.bridge.reconcile_interval_secs = 3600
+    settings.bridge.progress_refresh_secs = 3600
+    service = await running_bridge(settings)
+    await insert(settings, "r1", album_id="alb-ok")
+    assert (await until_status(service, "r1", "completed", "failed"))[0] == "completed"
+
+    ticket_id = next(iter(sim.tickets))
+    writes = sim.history[ticket_id]
+    state_types = [w["type"] for w in writes]
+    changes = sum(1 for a, b in itertools.pairwise(state_types) if a != b) + 1
+    assert state_types.count("downloading") >= 40
+    gets = service.metrics.registry.get_sample_value(
+        "bridge_qt_call_duration_seconds_count", {"operation": "get_ticket", "outcome": "ok"}) or 0
+    assert 1 <= gets <= changes + 1, (gets, changes)
