@@ -17,7 +17,7 @@ from ..domain.models import Availability, TrackChange
 from ..domain.status import LIVE_SUBMISSION_STATES, RELEASING_STATES, SubmissionState
 from ..domain.tickets import build_ticket
 from ..qt.client import TorrentinoClient
-from ..qt.types import RETRYABLE_FROM
+from ..qt.types import RETRYABLE_FROM, Ticket
 from ..store.bridge import BridgeStore, NewSubmission, SubmissionRow
 from ..store.catalog import Catalog
 from .locks import KeyedLocks
@@ -61,23 +61,27 @@ class Actions:
             raise ActionError(f"no download with ticket id {ticket_id}", status=404)
         return sub
 
-    async def approve(self, ticket_id: str, candidate_idx: int | None = None) -> SubmissionRow:
+    async def _accepted(self, ticket_id: str) -> tuple[SubmissionRow, str]:
         sub = await self._by_ticket(ticket_id)
         if sub.ticket_id is None:
             raise ActionError("the ticket has not been accepted by Quentin Torrentino yet")
-        ticket = await self.client.approve(sub.ticket_id, candidate_idx)
-        log.info("ticket.approved", ticket_id=sub.ticket_id, submission_id=sub.id, candidate_idx=candidate_idx)
+        return sub, sub.ticket_id
+
+    async def _applied(self, sub: SubmissionRow, ticket: Ticket) -> SubmissionRow:
         await self.tracker.apply(sub, ticket)
         return await self.store.get_submission(sub.id) or sub
 
+    async def approve(self, ticket_id: str, candidate_idx: int | None = None) -> SubmissionRow:
+        sub, qt_id = await self._accepted(ticket_id)
+        ticket = await self.client.approve(qt_id, candidate_idx)
+        log.info("ticket.approved", ticket_id=qt_id, submission_id=sub.id, candidate_idx=candidate_idx)
+        return await self._applied(sub, ticket)
+
     async def reject(self, ticket_id: str, reason: str | None = None) -> SubmissionRow:
-        sub = await self._by_ticket(ticket_id)
-        if sub.ticket_id is None:
-            raise ActionError("the ticket has not been accepted by Quentin Torrentino yet")
-        ticket = await self.client.reject(sub.ticket_id, reason)
-        log.info("ticket.rejected", ticket_id=sub.ticket_id, submission_id=sub.id, reason=reason)
-        await self.tracker.apply(sub, ticket)
-        return await self.store.get_submission(sub.id) or sub
+        sub, qt_id = await self._accepted(ticket_id)
+        ticket = await self.client.reject(qt_id, reason)
+        log.info("ticket.rejected", ticket_id=qt_id, submission_id=sub.id, reason=reason)
+        return await self._applied(sub, ticket)
 
     async def cancel(self, ticket_id: str, reason: str | None = None) -> SubmissionRow:
         sub = await self._by_ticket(ticket_id)
@@ -96,8 +100,7 @@ class Actions:
             raise ActionError("the ticket is being submitted; try again in a moment")
         ticket = await self.client.cancel(sub.ticket_id, reason)
         log.info("ticket.cancelled", ticket_id=sub.ticket_id, submission_id=sub.id, reason=reason)
-        await self.tracker.apply(sub, ticket)
-        return await self.store.get_submission(sub.id) or sub
+        return await self._applied(sub, ticket)
 
     async def _release_intent(self, sub: SubmissionRow, reason: str) -> None:
         tracks = [t for t in await self.store.submission_tracks(sub.id) if t.active]

@@ -16,7 +16,7 @@ from typing import Any
 import aiosqlite
 
 from ..domain.status import LIVE_SUBMISSION_STATES, RequestStatus, SubmissionState
-from .db import transaction, utcnow
+from .db import chunked, marks, transaction, utcnow
 
 _LIVE = tuple(s.value for s in LIVE_SUBMISSION_STATES)
 _LIVE_MARKS = ",".join("?" * len(_LIVE))
@@ -211,32 +211,23 @@ class BridgeStore:
             )
             return cur.rowcount > 0
 
-    async def count_user_requests(self, user_id: str, *, since: str) -> tuple[int, int]:
-        """(requests created since `since`, requests still open) for rate limiting."""
-        row = await self._one(
-            "SELECT SUM(created_at >= ?), SUM(status IN ('pending', 'in_progress', 'needs_approval'))"
-            " FROM download_requests WHERE user_id = ? AND (planned_at IS NOT NULL OR status != 'pending')"
-            " AND error IS NOT 'rate_limited' AND (status != 'failed' OR error NOT LIKE 'rate_limited%')",
-            (since, user_id),
-        )
-        return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
-
     # -- planning -------------------------------------------------------------------------
+    async def _all_in(self, sql: str, ids: Sequence[str], *before: Any) -> list[aiosqlite.Row]:
+        """Run `sql` (with one `{in}` placeholder) over `ids` in chunks; params `before` first."""
+        rows: list[aiosqlite.Row] = []
+        for chunk in chunked(list(ids)):
+            rows.extend(await self._all(sql.format(marks=marks(len(chunk))), (*before, *chunk)))
+        return rows
+
     async def live_tracks(self, track_ids: Sequence[str]) -> dict[str, str]:
         """track id -> the live submission it is being fetched under."""
-        found: dict[str, str] = {}
-        ids = list(track_ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = await self._all(
-                "SELECT st.track_id, st.submission_id FROM submission_tracks st"
-                " JOIN submissions s ON s.id = st.submission_id"
-                f" WHERE st.active = 1 AND s.state IN ({_LIVE_MARKS})"
-                f" AND st.track_id IN ({','.join('?' * len(chunk))})",
-                (*_LIVE, *chunk),
-            )
-            found.update({r[0]: r[1] for r in rows})
-        return found
+        rows = await self._all_in(
+            "SELECT st.track_id, st.submission_id FROM submission_tracks st"
+            " JOIN submissions s ON s.id = st.submission_id"
+            f" WHERE st.active = 1 AND s.state IN ({_LIVE_MARKS}) AND st.track_id IN ({{marks}})",
+            track_ids, *_LIVE,
+        )
+        return {r[0]: r[1] for r in rows}
 
     async def record_plan(
         self,
@@ -446,18 +437,11 @@ class BridgeStore:
 
     async def latest_track_outcomes(self, track_ids: Sequence[str]) -> dict[str, SubmissionTrack]:
         """Each track's most recent submission_tracks row (for repair after a crash)."""
-        found: dict[str, SubmissionTrack] = {}
-        ids = list(track_ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = await self._all(
-                "SELECT * FROM submission_tracks WHERE track_id IN"
-                f" ({','.join('?' * len(chunk))}) ORDER BY updated_at",
-                chunk,
-            )
-            for row in rows:
-                found[row["track_id"]] = _sub_track(row)
-        return found
+        rows = await self._all_in(
+            "SELECT * FROM submission_tracks WHERE track_id IN ({marks}) ORDER BY updated_at", track_ids
+        )
+        rows.sort(key=lambda r: r["updated_at"])   # chunks are ordered each on their own
+        return {row["track_id"]: _sub_track(row) for row in rows}
 
     async def live_submission_tracks(self) -> list[tuple[str, str]]:
         """(submission id, track id) of every track fetched under a live submission."""

@@ -11,7 +11,7 @@ Two layouts are supported:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,18 +20,9 @@ import structlog
 
 from ..domain.models import AlbumMeta, Availability, TrackChange, TrackMeta
 from ..errors import CatalogSchemaError
-from .db import connect, transaction, with_busy_retry
+from .db import chunked, connect, transaction, with_busy_retry
 
 log = structlog.get_logger(__name__)
-
-# SQLite caps host parameters (999 on old builds); chunk IN lists below that.
-_CHUNK = 500
-
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
 
 def _year(value: object) -> int | None:
     if value is None:
@@ -166,7 +157,7 @@ class PlanCatalog(Catalog):
 
     async def get_tracks(self, track_ids: Sequence[str]) -> dict[str, TrackMeta]:
         found: dict[str, TrackMeta] = {}
-        for chunk in _chunks(list(dict.fromkeys(track_ids))):
+        for chunk in chunked(list(dict.fromkeys(track_ids))):
             marks = ",".join("?" * len(chunk))
             for track in await self._fetch_tracks(self._TRACK_SQL + f" WHERE t.id IN ({marks})", chunk):
                 found[track.id] = track
@@ -257,7 +248,7 @@ class PezzottifyCatalog(Catalog):
 
     async def get_tracks(self, track_ids: Sequence[str]) -> dict[str, TrackMeta]:
         found: dict[str, TrackMeta] = {}
-        for chunk in _chunks(list(dict.fromkeys(track_ids))):
+        for chunk in chunked(list(dict.fromkeys(track_ids))):
             marks = ",".join("?" * len(chunk))
             for track in await self._fetch_tracks(self._TRACK_SQL + f" WHERE t.id IN ({marks})", chunk):
                 found[track.id] = track
@@ -284,7 +275,7 @@ class PezzottifyCatalog(Catalog):
 
     async def _refresh_rollups(self, track_ids: Sequence[str]) -> None:
         """Keep album_availability and artist_available true to the tracks, as the server does."""
-        for chunk in _chunks(list(track_ids)):
+        for chunk in chunked(list(track_ids)):
             marks = ",".join("?" * len(chunk))
             await self.conn.execute(
                 "UPDATE albums SET album_availability = ("
