@@ -137,7 +137,7 @@ class BridgeService:
         )
         self.submitter = Submitter(
             self.store, self.catalog, self.client, self.statuses, self.locks,
-            on_ticket=self.tracker.apply,
+            on_ticket=self.tracker.adopt,
             on_submitted=lambda how: self.metrics.tickets_submitted.labels(how).inc(),
         )
         self.intake = Intake(s, self.store, self.catalog, self.statuses,

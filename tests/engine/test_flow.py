@@ -333,3 +333,19 @@ async def test_details_are_fetched_on_state_changes_not_on_every_progress_tick(
     gets = service.metrics.registry.get_sample_value(
         "bridge_qt_call_duration_seconds_count", {"operation": "get_ticket", "outcome": "ok"}) or 0
     assert 1 <= gets <= changes + 1, (gets, changes)
+
+
+async def test_events_sent_before_the_ticket_id_is_recorded_are_not_lost(
+    tmp_path, sim, settings_for, running_bridge
+):
+    # QT creates the ticket and moves it to needs_approval while its answer to the POST is
+    # held: every event arrives before the bridge knows the ticket id. No reconcile polling.
+    sim.set_outcome(None, "needs_approval")
+    sim.set_faults(create_hold_secs=0.5)
+    catalog = build_catalog(tmp_path / "catalog.db", [OK])
+    settings = settings_for(catalog, sim.base_url)
+    settings.bridge.reconcile_interval_secs = 3600
+    service = await running_bridge(settings)
+    await service.reconciler.run_once()   # the pass after connecting is done before the request
+    await insert(settings, "r1", album_id="alb-ok")
+    await until_status(service, "r1", "needs_approval", timeout=10)

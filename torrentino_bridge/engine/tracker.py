@@ -170,6 +170,12 @@ class TicketTracker:
             log.info("ticket.gone", ticket_id=sub.ticket_id, submission_id=sub.id, reason=reason)
             await self._end(current, SubmissionState.CANCELLED, "deleted", reason, None)
 
+    async def adopt(self, sub: SubmissionRow, ticket: Ticket) -> None:
+        """A ticket just recorded: apply what the POST (or lookup) said, then fetch it once
+        more, since events QT sent before its id was recorded were not recognised as ours."""
+        await self.apply(sub, ticket)
+        self.schedule(ticket.id)
+
     async def apply(self, sub: SubmissionRow, ticket: Ticket) -> None:
         """Bring one submission in line with QT's ticket. Idempotent."""
         async with self.locks.hold(sub.id):
