@@ -129,6 +129,7 @@ async def test_users_listing(make_bridge):
     assert set(by_id) == {"busy", "quiet"}
     assert by_id["busy"]["usage"]["requests_last_24h"] == 1
     assert by_id["quiet"]["effective"]["max_pending"] == 1
+    assert (await bridge.admin("GET", "/v1/admin/users?limit=0")).status == 400
 
 
 @pytest.mark.parametrize(("raw", "needle"), [
