@@ -281,7 +281,7 @@ def _error_text(body: bytes) -> str:
     text = body.decode("utf-8", errors="replace").strip()
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):   # deeply nested junk must not escape as a crash
         return text[:500]
     if isinstance(data, dict) and isinstance(data.get("error"), str):
         return data["error"]
