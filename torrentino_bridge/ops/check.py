@@ -56,6 +56,13 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def scrub_url(text: str, url: str) -> str:
+    """`text` with the URL's password masked wherever it appears (client errors quote the URL)."""
+    password = urlsplit(url).password
+    text = text.replace(url, mask_url(url))
+    return text.replace(password, "***") if password else text
+
+
 def _secret_state(value: object | None) -> str:
     return "set" if value is not None else "not set"
 
@@ -140,7 +147,8 @@ async def check_bridge_db(settings: Settings) -> CheckResult:
             problem = _writable(path.parent)
             if problem:
                 return CheckResult("bridge db", False, f"{path} does not exist and {problem}")
-            await migrate(memory)
+            with structlog.contextvars.bound_contextvars(check_copy_of=str(path)):
+                await migrate(memory)
             return CheckResult("bridge db", True,
                                f"{path} not created yet; the daemon creates it (schema version {known})")
         problem = _writable(path) or _writable(path.parent)
@@ -162,7 +170,10 @@ async def check_bridge_db(settings: Settings) -> CheckResult:
                                f"{path} has schema version {version}, newer than this bridge knows "
                                f"({known}): was a newer release run on it?")
         try:
-            await migrate(memory)  # on the copy: proves the pending migrations apply
+            # On the copy: proves the pending migrations apply. The context keeps the
+            # migration's log lines from reading as if the real file had changed.
+            with structlog.contextvars.bound_contextvars(check_copy_of=str(path)):
+                await migrate(memory)
         except sqlite3.DatabaseError as err:
             return CheckResult("bridge db", False, f"{path}: migration to {known} fails: {err}")
         pending = known - version
@@ -189,9 +200,11 @@ async def check_torrentino(settings: Settings) -> CheckResult:
         hint = "token rejected" if token else "the server needs a token; set torrentino.auth_token"
         return CheckResult("torrentino", False, f"{url}: {hint} (HTTP {err.status})")
     except QTUnavailable as err:
-        return CheckResult("torrentino", False, f"{url} unreachable: {err.message}")
+        return CheckResult("torrentino", False, f"{url} unreachable: {scrub_url(err.message, qt.url)}")
     except QTError as err:
-        return CheckResult("torrentino", False, f"{url}: unexpected answer: {err}")
+        return CheckResult("torrentino", False, f"{url}: unexpected answer: {scrub_url(str(err), qt.url)}")
+    except ValueError as err:  # e.g. aiohttp refuses a token together with user:password in the URL
+        return CheckResult("torrentino", False, f"{url}: request refused: {scrub_url(str(err), qt.url)}")
     finally:
         await client.close()
     auth = "token accepted" if token else "no token configured, none required"
@@ -246,7 +259,7 @@ async def handler(args: argparse.Namespace) -> int:
     from ..cli import settings_from  # cli imports this module to register it
 
     settings = settings_from(args)
-    for secret in (settings.torrentino.read_token(), *(
+    for secret in (settings.torrentino.read_token(), urlsplit(settings.torrentino.url).password, *(
         s.get_secret_value() if s is not None else None
         for s in (settings.http.admin_token, settings.http.service_token, settings.http.callback_secret)
     )):
