@@ -1,0 +1,160 @@
+"""migrate-from-old-downloader on real catalogs (both layouts) and a real old queue file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from torrentino_bridge.ops.migrate import ABANDONED_MESSAGE
+
+from .conftest import Env, TrackSpec, create_queue, queue_rows, run_cli, run_json, run_subprocess
+
+TRACKS = [
+    TrackSpec("t1-has-audio", "al1", 1, "al1/01.ogg"),
+    TrackSpec("t2-no-audio", "al1", 2, None),
+    TrackSpec("t3-empty-uri", "al1", 3, ""),
+    TrackSpec("t4-unavailable", "al2", 1, None, available=False),
+    TrackSpec("t5-no-audio", "al2", 2, None),
+]
+STALE = ["t2-no-audio", "t3-empty-uri", "t5-no-audio"]
+QUEUE = [
+    ("q1", "PENDING", None),
+    ("q2", "PENDING", None),
+    ("q3", "IN_PROGRESS", None),
+    ("q4", "RETRY_WAITING", "timeout"),
+    ("q5", "COMPLETED", None),
+    ("q6", "FAILED", "not found on the indexer"),
+]
+
+
+@pytest.fixture
+def env(layout: str, make_env: Callable[[str, list[TrackSpec]], Env]) -> Env:
+    env = make_env(layout, TRACKS)
+    create_queue(env.root / "data" / "download_queue.db", QUEUE)
+    return env
+
+
+@pytest.fixture
+def queue_db(env: Env) -> Path:
+    return env.root / "data" / "download_queue.db"
+
+
+def test_dry_run_counts_and_changes_nothing(env: Env, queue_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before, queue_before = env.snapshot(), queue_rows(queue_db)
+    code, report = run_json(capsys, "migrate-from-old-downloader", "--config", str(env.config),
+                            "--queue-db", str(queue_db))
+    assert code == 0
+    assert report["dry_run"] is True
+    assert report["tracks_without_audio"] == 3 and sorted(report["track_ids"]) == STALE
+    assert report["download_queue"]["waiting"] == {"PENDING": 2, "IN_PROGRESS": 1, "RETRY_WAITING": 1}
+    assert env.snapshot() == before and queue_rows(queue_db) == queue_before
+    assert not env.bridge_db.with_name("bridge.db.lock").exists()  # a dry run takes no lock
+
+
+def test_apply_then_again_is_a_no_op(env: Env, queue_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env.write_config(catalog={"download_queue_db": "data/download_queue.db"})  # relative to the config
+    code, out, _ = run_cli(capsys, "migrate-from-old-downloader", "--config", str(env.config), "--apply")
+    assert code == 0
+    assert "marked 3 available tracks without audio_uri unavailable" in out
+    assert "abandoned 4 waiting items (PENDING 2, IN_PROGRESS 1, RETRY_WAITING 1)" in out
+
+    for track in STALE:
+        assert env.track(track) == ("unavailable", None)
+    assert env.track("t1-has-audio") == ("available", "al1/01.ogg")
+    assert env.track("t4-unavailable") == ("unavailable", None)
+    if env.layout == "pezzottify":
+        assert env.album_availability("al1") == "partial"
+        assert env.album_availability("al2") == "missing"
+
+    rows = queue_rows(queue_db)
+    for item in ("q1", "q2", "q3", "q4"):
+        status, error_type, message, completed_at = rows[item]
+        assert (status, error_type, message) == ("FAILED", "unknown", ABANDONED_MESSAGE)
+        assert isinstance(completed_at, int) and completed_at > 1_700_000_000
+    assert rows["q5"] == ("COMPLETED", None, None, None)
+    assert rows["q6"] == ("FAILED", None, "not found on the indexer", None)
+
+    snapshot, queue_after = env.snapshot(), queue_rows(queue_db)
+    code, report = run_json(capsys, "migrate-from-old-downloader", "--config", str(env.config), "--apply")
+    assert code == 0
+    assert report["tracks_without_audio"] == 0
+    assert report["download_queue"]["total"] == 0
+    assert env.snapshot() == snapshot and queue_rows(queue_db) == queue_after
+
+
+def test_queue_without_the_table_is_skipped(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    other = env.root / "data" / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE something (id TEXT)")
+    code, out, _ = run_cli(capsys, "migrate-from-old-downloader", "--config", str(env.config),
+                           "--queue-db", str(other), "--apply")
+    assert code == 0
+    assert f"{other} has no download_queue table; skipped" in out
+    assert all(env.track(t) == ("unavailable", None) for t in STALE)
+
+
+def test_no_queue_configured_is_said(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "migrate-from-old-downloader", "--config", str(env.config))
+    assert code == 0
+    assert "no download queue given (--queue-db or catalog.download_queue_db); skipped" in out
+
+
+def test_a_queue_path_that_does_not_exist_stops_before_any_change(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = env.snapshot()
+    code, _, err = run_cli(capsys, "migrate-from-old-downloader", "--config", str(env.config),
+                           "--queue-db", str(env.root / "nope.db"), "--apply")
+    assert code == 2
+    assert "--queue-db: download queue database" in err and "does not exist" in err
+    assert env.snapshot() == before
+
+
+@pytest.fixture
+def running_daemon(env: Env) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the bridge's instance lock, as the daemon does."""
+    code = ("import sys; from pathlib import Path; from torrentino_bridge.ops.lock import InstanceLock;"
+            " InstanceLock(Path(sys.argv[1])).acquire(); print('locked', flush=True); sys.stdin.read()")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(env.bridge_db)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert any(line.strip() == "locked" for line in proc.stdout)
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def test_apply_refuses_while_a_daemon_runs(
+    env: Env, queue_db: Path, running_daemon: subprocess.Popen[str]
+) -> None:
+    before, queue_before = env.snapshot(), queue_rows(queue_db)
+    done = run_subprocess("migrate-from-old-downloader", "--config", str(env.config),
+                          "--queue-db", str(queue_db), "--apply")
+    assert done.returncode == 4
+    assert f"another torrentino-bridge (pid {running_daemon.pid}, started " in done.stderr
+    assert env.snapshot() == before and queue_rows(queue_db) == queue_before
+    # A dry run still works next to a live daemon.
+    done = run_subprocess("migrate-from-old-downloader", "--config", str(env.config),
+                          "--queue-db", str(queue_db), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["tracks_without_audio"] == 3
+
+
+def test_as_a_subprocess(env: Env, queue_db: Path) -> None:
+    done = run_subprocess("migrate-from-old-downloader", "--config", str(env.config),
+                          "--queue-db", str(queue_db), "--apply", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["dry_run"] is False and report["download_queue"]["total"] == 4
+    assert queue_rows(queue_db)["q1"][0] == "FAILED"
