@@ -40,6 +40,9 @@ def parse_request(
     priority: object,
 ) -> ParsedRequest:
     """Check one row's shape; catalog existence is checked later by the intake."""
+    if not isinstance(request_id, str):
+        # A TEXT PRIMARY KEY takes NULL and blobs; such a row cannot be reported by id.
+        raise RequestRejected(f"id must be text, got {type(request_id).__name__ if request_id is not None else 'NULL'}")
     has_album = album_id is not None and not (isinstance(album_id, str) and not album_id.strip())
     has_tracks = track_ids is not None and not (isinstance(track_ids, str) and not track_ids.strip())
     if has_album and has_tracks:
@@ -49,7 +52,7 @@ def parse_request(
     user = _clean_id(user_id, "user_id")
     try:
         prio = int(priority) if priority is not None else 0  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):   # OverflowError: a REAL column holding inf
         raise RequestRejected(f"priority must be an integer, got {priority!r}"[:300]) from None
 
     if has_album:

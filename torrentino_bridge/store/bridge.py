@@ -176,7 +176,7 @@ class BridgeStore:
         async with self.tx() as conn:
             await conn.execute(
                 "UPDATE download_requests SET status = ?, error = ?, planned_at = COALESCE(planned_at, ?),"
-                " updated_at = ?, finished_at = ? WHERE id = ?",
+                " updated_at = ?, finished_at = ? WHERE id IS ?",   # IS: a NULL id is closed too
                 (status.value, error, now, now, now, request_id),
             )
 

@@ -1,0 +1,149 @@
+"""Hostile rows in the shared request table: any SQLite type in any writer column.
+
+Other processes write download_requests with whatever their SQL allows: NULL ids (a TEXT
+PRIMARY KEY accepts NULL), blobs, integers where text belongs, infinite priorities,
+malformed or huge track lists. The intake must fail each bad row with a clear error,
+plan each good one, and never stop or spin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import sqlite3
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.conftest import album, build_catalog, write_config
+from tests.faults.hostile import LoopCaller, json_values, nasty_text, prop_settings, run_property, truncations
+from torrentino_bridge.config import load_settings
+from torrentino_bridge.service import BridgeService
+
+pytestmark = pytest.mark.faults
+
+OK = album("alb-ok", "Real", "Album", ["One", "Two"])
+CONTROL = album("alb-ctl", "Control", "Album", ["Three"])
+UNTOUCHED = album("alb-untouched", "Nobody", "Asked", ["Four"])
+LIMITS = "\n[torrentino.rate_limits]\nrequests_per_user_per_day = 1000000\nmax_pending_per_user = 1000000\n"
+
+int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+sql_values = st.one_of(
+    st.none(), int64,
+    st.floats(allow_nan=False), nasty_text, st.binary(max_size=20),
+)
+valid_tracks = [OK.track_id(1, 1), OK.track_id(1, 2)]
+track_lists = st.one_of(
+    sql_values,
+    json_values.map(json.dumps),
+    st.lists(st.one_of(st.sampled_from(valid_tracks), nasty_text, json_values), max_size=6).map(json.dumps),
+    st.just(json.dumps(valid_tracks)).flatmap(truncations),
+    st.sampled_from([json.dumps(valid_tracks), json.dumps(["x"] * 1001), json.dumps([valid_tracks[0]] * 1000),
+                     "[" * 10_000, json.dumps([[valid_tracks[0]]]), json.dumps([]), "[1e999]"]),
+)
+rows = st.fixed_dictionaries({
+    "id": st.one_of(st.none(), int64, nasty_text, st.binary(max_size=8), st.just("TEXT")),
+    "user_id": st.one_of(sql_values, st.just("u1")),
+    "album_id": st.one_of(sql_values, st.sampled_from([OK.id, f" {OK.id} ", "alb-missing"])),
+    "track_ids": track_lists,
+    "priority": st.one_of(sql_values, st.sampled_from([float("inf"), float("-inf"), 1e308, 2**63 - 1, "5"])),
+})
+
+
+@pytest.fixture
+async def service(tmp_path):
+    catalog = build_catalog(tmp_path / "catalog.db", [OK, CONTROL, UNTOUCHED])
+    settings = load_settings(write_config(tmp_path, catalog, "http://127.0.0.1:9", extra=LIMITS))
+    svc = BridgeService(settings)
+    await svc.start(workers=False)   # the intake alone: nothing is sent to QT
+    try:
+        yield svc
+    finally:
+        await svc.stop()
+
+
+def _insert(db: str, row: dict[str, Any]) -> int | None:
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            cur = conn.execute(
+                "INSERT INTO download_requests (id, user_id, album_id, track_ids, priority)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (row["id"], row["user_id"], row["album_id"], row["track_ids"], row["priority"]),
+            )
+            return cur.lastrowid
+    except sqlite3.IntegrityError:
+        return None      # NOT NULL user_id, a duplicate id: the writer's own statement fails
+    finally:
+        conn.close()
+
+
+def _state(db: str, rowid: int) -> tuple[Any, ...]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT status, error, planned_at FROM download_requests WHERE rowid = ?",
+                            (rowid,)).fetchone()
+    finally:
+        conn.close()
+
+
+async def test_intake_fails_bad_rows_clearly_and_plans_good_ones(service: BridgeService) -> None:
+    db = str(service.settings.bridge.db)
+    counter = itertools.count()
+
+    @prop_settings(1.5)
+    @given(st.lists(rows, min_size=1, max_size=4))
+    def prop(call: LoopCaller, batch: list[dict[str, Any]]) -> None:
+        n = next(counter)
+        if batch[0]["id"] == "TEXT":
+            batch[0]["id"] = f"row-{n}"
+        inserted = [r for r in (_insert(db, {**row, "id": f"row-{n}-{i}" if row["id"] == "TEXT" else row["id"]})
+                                for i, row in enumerate(batch)) if r is not None]
+        control = _insert(db, {"id": f"control-{n}", "user_id": "u1", "album_id": CONTROL.id,
+                               "track_ids": None, "priority": 0})
+        assert control is not None
+        call(asyncio.wait_for(service.intake.run_once(), 10))   # a spinning intake fails here
+        for rowid in inserted:
+            status, error, planned_at = _state(db, rowid)
+            assert planned_at is not None, f"row {rowid} left unhandled ({status}, {error!r})"
+            if status == "failed":
+                assert isinstance(error, str) and len(error.strip()) > 0 and len(error) <= 4000, error
+            else:
+                assert status in ("pending", "in_progress", "completed"), (status, error)
+        status, error, planned_at = _state(db, control)
+        assert planned_at is not None and error is None and status != "failed", (status, error)
+
+    await run_property(lambda call: prop(call))
+    untouched = await service.catalog.get_album_tracks(UNTOUCHED.id)
+    assert {t.availability.value for t in untouched} == {"unavailable"}
+    control_tracks = await service.catalog.get_album_tracks(CONTROL.id)
+    assert {t.availability.value for t in control_tracks} == {"fetching"}
+
+
+@pytest.mark.parametrize("priority", [float("inf"), float("-inf")])
+async def test_infinite_priority_fails_the_row_and_spares_the_intake(service: BridgeService, priority: float) -> None:
+    """Regression: int(inf) raised OverflowError out of parse_request, which killed the
+    intake task and with it the daemon, on every restart (a poison row)."""
+    db = str(service.settings.bridge.db)
+    bad = _insert(db, {"id": "inf", "user_id": "u1", "album_id": OK.id, "track_ids": None, "priority": priority})
+    good = _insert(db, {"id": "good", "user_id": "u1", "album_id": CONTROL.id, "track_ids": None, "priority": 0})
+    await asyncio.wait_for(service.intake.run_once(), 10)
+    status, error, _ = _state(db, bad)
+    assert status == "failed" and "priority" in error
+    assert _state(db, good)[2] is not None and _state(db, good)[1] is None
+
+
+async def test_null_id_row_fails_instead_of_spinning_the_intake(service: BridgeService) -> None:
+    """Regression: a row with a NULL id (TEXT PRIMARY KEY allows it) could not be planned
+    or closed by id, so run_once returned it forever and never finished."""
+    db = str(service.settings.bridge.db)
+    bad = _insert(db, {"id": None, "user_id": "u1", "album_id": OK.id, "track_ids": None, "priority": 0})
+    good = _insert(db, {"id": "good", "user_id": "u1", "album_id": CONTROL.id, "track_ids": None, "priority": 0})
+    await asyncio.wait_for(service.intake.run_once(), 10)
+    status, error, _ = _state(db, bad)
+    assert status == "failed" and "id" in error
+    assert _state(db, good)[2] is not None and _state(db, good)[1] is None
+    assert {t.availability.value for t in await service.catalog.get_album_tracks(OK.id)} == {"unavailable"}
