@@ -118,6 +118,11 @@ def _walk(root: Path, directory: Path, audio: list[AudioFile], rejected: list[Re
     for entry in items:
         path = Path(entry.path)
         rel = path.relative_to(root).as_posix()
+        if not _is_utf8(rel):
+            # Such a name reaches neither libsndfile nor the journal intact: set it aside by
+            # name instead of calling a good file corrupt (or failing the whole import).
+            rejected.append(Rejected(_shown(rel), "file name is not valid UTF-8"))
+            continue
         if entry.is_symlink():
             rejected.append(Rejected(rel, "symlink (not followed)"))
             continue
@@ -139,6 +144,19 @@ def _walk(root: Path, directory: Path, audio: list[AudioFile], rejected: list[Re
             rejected.append(found)
         else:
             audio.append(found)
+
+
+def _is_utf8(name: str) -> bool:
+    """False for names holding undecodable bytes (surrogate escapes of os.fsdecode)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def inspect_file(path: Path, rel: str, size: int) -> AudioFile | Rejected:
