@@ -88,3 +88,13 @@ def deep_nesting(depth: int) -> str:
 
 def huge_json(size: int) -> str:
     return json.dumps({"type": "ticket_update", "ticket_id": "x" * size, "state": "downloading"})
+
+
+class Blob:
+    """Bytes with a short repr: hypothesis prints failing examples, some run to megabytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"Blob({self.data[:200]!r}, {len(self.data)} bytes)"
