@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -64,3 +64,31 @@ class TaskSupervisor:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
         self._tasks.clear()
+
+
+class PassGuard:
+    """Keeps a worker loop alive through a failing pass (e.g. the catalog locked past every
+    retry): logs when failures start and when they stop, not on every pass, and says how
+    long to back off before the next try."""
+
+    def __init__(self, worker: str, *, max_backoff_secs: float = 30.0) -> None:
+        self.worker = worker
+        self.max_backoff_secs = max_backoff_secs
+        self.failures = 0
+        self.last_error: str | None = None
+
+    async def run(self, step: Callable[[], Awaitable[Any]]) -> float:
+        """Run one pass; return 0 after success, else the delay before the next pass."""
+        try:
+            await step()
+        except Exception as err:
+            self.failures += 1
+            error = repr(err)
+            if error != self.last_error:
+                log.error("worker.pass_failed", worker=self.worker, error=error, exc_info=err)
+                self.last_error = error
+            return min(self.max_backoff_secs, 0.5 * 2 ** min(self.failures, 8))
+        if self.failures:
+            log.info("worker.recovered", worker=self.worker, failed_passes=self.failures)
+            self.failures, self.last_error = 0, None
+        return 0.0

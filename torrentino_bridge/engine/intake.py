@@ -25,6 +25,7 @@ from ..domain.tickets import build_ticket
 from ..errors import RequestRejected
 from ..store.bridge import BridgeStore, NewSubmission, RequestRow
 from ..store.catalog import Catalog
+from ..tasks import PassGuard
 from .requests import RequestStatusUpdater
 
 log = structlog.get_logger(__name__)
@@ -52,20 +53,23 @@ class Intake:
         self.gate = gate
         self.wake = asyncio.Event()
         self.last_scan_at: float | None = None
+        self.guard = PassGuard("intake")
 
     async def run(self, stop: asyncio.Event) -> None:
         interval = self.settings.bridge.poll_interval_secs
         seen_version: int | None = None
         while not stop.is_set():
             version = await self.store.data_version()
+            delay = 0.0
             if version != seen_version or self.wake.is_set():
                 self.wake.clear()
-                seen_version = version
-                await self.run_once()
+                delay = await self.guard.run(self.run_once)
+                if delay == 0.0:
+                    seen_version = version
                 # Writers elsewhere may also have queued work for the submitter.
                 self.on_planned()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=interval)
+                await asyncio.wait_for(self.wake.wait(), timeout=max(interval, delay))
 
     async def run_once(self) -> int:
         """Plan every unplanned pending request; returns how many were handled."""
@@ -112,6 +116,10 @@ class Intake:
             live = await self.store.live_tracks([t.id for t in tracks])
             plan = plan_request(tracks, live)
             new = await self._new_submissions(parsed, plan)
+            # Catalog first: if it is locked past every retry, nothing is recorded and the
+            # next pass takes the whole request again. A crash right after is repaired at
+            # start (stale `fetching` without a live ticket) and the request planned anew.
+            await self._mark_fetching([t for batch in plan.new_batches.values() for t in batch])
             try:
                 await self.store.record_plan(
                     parsed.request_id,
@@ -127,7 +135,6 @@ class Intake:
         else:
             raise RequestRejected("could not plan the request: its tracks kept changing")
 
-        await self._mark_fetching([t for batch in plan.new_batches.values() for t in batch])
         for sub in new:
             bound.info("submission.planned", submission_id=sub.id, album_id=sub.album_id,
                        tracks=len(sub.track_ids))

@@ -13,6 +13,7 @@ from ..domain.status import SubmissionState
 from ..metrics import Metrics
 from ..qt.errors import QTError
 from ..store.bridge import BridgeStore
+from ..tasks import PassGuard
 from .submitter import Submitter
 from .tracker import TicketTracker
 
@@ -29,6 +30,7 @@ class Reconciler:
         self.interval_secs = interval_secs
         self.concurrency = concurrency
         self.trigger = asyncio.Event()
+        self.guard = PassGuard("reconciler")
         self.last_success_at: float | None = None   # wall clock, for readiness
         self.last_error: str | None = None
 
@@ -42,7 +44,8 @@ class Reconciler:
                 return
             self.trigger.clear()
             next_at = time.monotonic() + self.interval_secs   # fixed cadence from the pass start
-            await self.run_once()
+            delay = await self.guard.run(self.run_once)
+            next_at = max(next_at, time.monotonic() + delay)
 
     async def run_once(self) -> int:
         """One pass over every live submission; returns how many tickets were polled."""

@@ -21,6 +21,7 @@ from ..qt.errors import QTAuthError, QTBadRequest, QTError, QTUnavailable
 from ..qt.types import Ticket
 from ..store.bridge import BridgeStore, SubmissionRow
 from ..store.catalog import Catalog
+from ..tasks import PassGuard
 from .locks import KeyedLocks
 from .requests import RequestStatusUpdater
 
@@ -51,13 +52,20 @@ class Submitter:
         self.on_submitted = on_submitted or (lambda how: None)
         self.max_backoff_secs = max_backoff_secs
         self.wake = asyncio.Event()
+        self.guard = PassGuard("submitter")
         self.blocked_reason: str | None = None   # why intents are waiting, for readiness/logs
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 1.0
         while not stop.is_set():
             self.wake.clear()
-            ok = await self.submit_pending()
+            ok = False
+
+            async def one_pass() -> None:
+                nonlocal ok
+                ok = await self.submit_pending()
+
+            await self.guard.run(one_pass)
             backoff = 1.0 if ok else min(backoff * 2, self.max_backoff_secs)
             waiter = asyncio.ensure_future(self.wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
