@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pty
@@ -167,8 +168,6 @@ def test_a_file_replaced_after_inspection_is_not_deleted(
         assert applied.deleted == [] and applied.marked == 0
         return applied.errors
 
-    import asyncio
-
     errors = asyncio.run(go())
     assert "changed since it was inspected" in errors[0]
     assert inspect_audio(path).verdict is Verdict.OK
@@ -244,3 +243,20 @@ def test_identity_notices_a_rewrite(tmp_path: Path) -> None:
     path.unlink()
     path.write_bytes(b"abcd")
     assert FileIdentity.of(path.stat()) != first
+
+
+@pytest.mark.parametrize("page_size", [1, 2, 5, 6])
+def test_iter_available_tracks_pages_through_everything(
+    layout: str, make_env: Callable[[str, list[TrackSpec]], Env], page_size: int
+) -> None:
+    tracks = [TrackSpec(f"t{i}", "al1", i, f"al1/{i}.ogg", available=i != 3) for i in range(1, 7)]
+    env = make_env(layout, tracks)
+
+    async def ids() -> list[str]:
+        catalog = await open_catalog(env.catalog_db)
+        try:
+            return [t.id async for t in catalog.iter_available_tracks(page_size=page_size)]
+        finally:
+            await catalog.close()
+
+    assert asyncio.run(ids()) == ["t1", "t2", "t4", "t5", "t6"]
