@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def write_config(base: Path, catalog: Path, root: Path) -> Path:
 
 def catalog_tracks(catalog: Path, layout: str) -> dict[str, str | None]:
     """track id -> audio_uri for tracks the catalog says are available."""
-    with sqlite3.connect(catalog) as conn:
+    with closing(sqlite3.connect(catalog)) as conn:
         if layout == "plan":
             rows = conn.execute("SELECT id, audio_uri FROM tracks WHERE album_id = 'nd'"
                                 " AND availability = 'available'").fetchall()
@@ -143,7 +144,7 @@ def finish_and_check(args: list[str], base: Path, root: Path, catalog: Path, lay
     for uri in available.values():
         assert valid_audio(root / uri)
     assert not (base / "incoming" / CASE).exists()
-    with sqlite3.connect(base / "bridge.db") as conn:
+    with closing(sqlite3.connect(base / "bridge.db")) as conn:
         assert conn.execute("SELECT COUNT(*), MIN(state) FROM import_jobs").fetchone() == (1, "done")
         assert conn.execute("SELECT state, COUNT(*) FROM import_moves GROUP BY state").fetchall() == [
             ("placed", 12)]

@@ -8,6 +8,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,7 @@ async def test_import_with_corrupt_and_missing_tracks(env: Env) -> None:
         assert tracks[track_id].availability is expected_failed
         assert tracks[track_id].audio_uri is None
     if env.layout == "pezzottify":
-        with sqlite3.connect(env.catalog_path) as conn:
+        with closing(sqlite3.connect(env.catalog_path)) as conn:
             assert conn.execute("SELECT album_availability FROM albums WHERE id = 'nd'").fetchone() == ("partial",)
             assert conn.execute("SELECT artist_available FROM artists").fetchone() == (1,)
     # Failures keep the directory for a look; the matched files have moved out of it.
@@ -213,8 +214,8 @@ async def test_template_collision_is_a_config_error_and_moves_nothing(env: Env) 
 async def test_two_imports_of_one_directory_at_once_move_each_file_once(env: Env) -> None:
     env.case_dir("flat_numbered_ogg")
     job = await env.job("flat_numbered_ogg")
-    first, second = await asyncio.gather(env.run(job), env.run(job))
-    assert first == second
+    first, second = await asyncio.gather(env.run(job), env.run(job), return_exceptions=True)
+    assert isinstance(first, ImportOutcome) and first == second
     assert len(first.imported) == 12
     assert_library_sound(env.media.root, first)
 

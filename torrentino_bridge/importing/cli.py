@@ -36,7 +36,9 @@ def register(sub: Any, add_config_arg: Callable[[argparse.ArgumentParser], None]
     parser = sub.add_parser(
         "import", help="import (or dry-run) a directory of audio files for an album",
         description="Match the audio files of DIR to the album's tracks, verify them, place them "
-                    "in the media root and update the catalog. DIR must be inside media.incoming.",
+                    "in the media root and update the catalog. DIR must be inside media.incoming; "
+                    "once every requested track is imported, DIR is removed (unless "
+                    "media.keep_leftovers). Rerun the same command to finish an interrupted import.",
     )
     add_config_arg(parser)
     parser.add_argument("--dir", required=True, type=Path, help="directory holding the files")

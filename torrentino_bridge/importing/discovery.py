@@ -133,8 +133,11 @@ def _walk(root: Path, directory: Path, audio: list[AudioFile], rejected: list[Re
         if stat.S_ISDIR(st.st_mode):
             if entry.name.lower() in ("sample", "samples"):
                 rejected.append(Rejected(rel + "/", "sample directory"))
-            else:
+                continue
+            try:
                 _walk(root, path, audio, rejected)
+            except OSError as err:
+                rejected.append(Rejected(rel + "/", f"unreadable directory ({err.strerror or err})"))
             continue
         if not stat.S_ISREG(st.st_mode):
             rejected.append(Rejected(rel, "not a regular file"))

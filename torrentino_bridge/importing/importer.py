@@ -57,9 +57,9 @@ async def import_tracks(job: ImportJob, *, bridge_db: aiosqlite.Connection, cata
         if row is None:
             if not job.tracks:
                 return ImportOutcome({}, {}, "")
-            check_source_dir(job.source_dir, media.incoming)
+            await asyncio.to_thread(check_source_dir, job.source_dir, media.incoming)
         lock_dir = Path(row.source_dir) if row else job.source_dir
-        async with _dir_lock(lock_dir):
+        async with _dir_lock(lock_dir, bound):
             # Re-read under the lock: another task may have finished this key meanwhile.
             row = await journal.get_job(conn, job.key)
             if row is None:
@@ -103,7 +103,7 @@ async def _check_schema(conn: aiosqlite.Connection) -> None:
 
 
 @asynccontextmanager
-async def _dir_lock(path: Path) -> AsyncIterator[None]:
+async def _dir_lock(path: Path, bound: Any) -> AsyncIterator[None]:
     """One import per directory at a time, across tasks and processes (flock on the
     directory; the kernel drops it when the process dies, SIGKILL included)."""
     try:
@@ -112,11 +112,15 @@ async def _dir_lock(path: Path) -> AsyncIterator[None]:
         yield      # already cleaned up or never there; the journal decides what remains
         return
     try:
+        waiting = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if not waiting:
+                    waiting = True
+                    bound.info("import.waiting_for_directory", source_dir=str(path))
                 await asyncio.sleep(0.1)
         yield
     finally:

@@ -16,7 +16,7 @@ from typing import Any
 from ..config import MediaSettings
 from ..domain.models import AlbumMeta, TrackMeta
 from .discovery import AudioFile, discover
-from .matching import FileFacts, MatchResult, PairScore, TrackFacts, match
+from .matching import FileFacts, MatchResult, TrackFacts, match
 from .names import parse_name, side_positions
 from .verify import Health, verify_file
 
@@ -124,7 +124,7 @@ def _track_facts(album_order: Sequence[TrackMeta]) -> list[TrackFacts]:
     ]
 
 
-def _failure_reason(pair: PairScore, audio: AudioFile, h: Health, track: TrackMeta) -> str:
+def _failure_reason(audio: AudioFile, h: Health, track: TrackMeta) -> str:
     if not h.ok:
         return f"corrupt: {h.problem}"
     expected = (track.duration_ms or 0) / 1000
@@ -156,7 +156,7 @@ def _assemble(real_dir: Path, album: AlbumMeta, requested: list[TrackMeta],
         explained = result.explained.get(ti)
         reason = MISSING
         if explained is not None:
-            reason = _failure_reason(explained, audio[explained.file], health[explained.file], track)
+            reason = _failure_reason(audio[explained.file], health[explained.file], track)
             file_fate[explained.file] = RejectedFile(
                 audio[explained.file].rel, f"{reason} (looks like {track_label(track)})",
                 track.id, explained.confidence, explained.signals)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 # Edition words: a bracketed group or a " - " tail made only of these is dropped.
 _EDITION_WORD = (
@@ -40,6 +41,7 @@ def strip_accents(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+@lru_cache(maxsize=8192)
 def normalise_title(title: str) -> str:
     """A comparable form: lower case, no accents, no feat./edition parts, words only."""
     text = strip_accents(title).casefold()
@@ -65,10 +67,10 @@ def title_similarity(a: str | None, b: str | None) -> float | None:
         return 1.0
     if na.replace(" ", "") == nb.replace(" ", ""):
         return 0.98
-    direct = SequenceMatcher(None, na, nb, autojunk=False).ratio()
+    best = SequenceMatcher(None, na, nb, autojunk=False).ratio()
     ta, tb = " ".join(sorted(na.split())), " ".join(sorted(nb.split()))
-    reordered = SequenceMatcher(None, ta, tb, autojunk=False).ratio()
-    best = max(direct, reordered)
+    if ta != na or tb != nb:
+        best = max(best, SequenceMatcher(None, ta, tb, autojunk=False).ratio())
     # File "Exit Music" vs catalog "Exit Music (For a Film)": the file left the bracket out.
     # Only fair evidence, below an exact spelling, since "Run" vs "Run (Reprise)" looks the
     # same; and never when the file has a bracket of its own ("Run (Live)" is not "Run").
@@ -81,5 +83,6 @@ def title_similarity(a: str | None, b: str | None) -> float | None:
 _BRACKETS_EQUAL = 0.8
 
 
+@lru_cache(maxsize=8192)
 def _unbracketed(title: str) -> str:
     return normalise_title(_BRACKETED.sub(" ", title))
