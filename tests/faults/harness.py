@@ -136,6 +136,13 @@ def bridge_ready(db: Path) -> bool:
     return db.exists() and bool(query(db, "SELECT 1 FROM sqlite_master WHERE name = 'user_limits'"))
 
 
+def converged_or_died(db: Path, daemon: Daemon) -> bool:
+    """converged(), failing at once when the daemon exited on its own."""
+    daemon.check_alive()
+    assert not daemon.unexpected_exits, f"the daemon exited on its own: {daemon.unexpected_exits}"
+    return converged(db)
+
+
 def converged(db: Path) -> bool:
     """Every request terminal and no submission live."""
     open_requests = query(db, f"SELECT COUNT(*) FROM download_requests WHERE status NOT IN {TERMINAL}")
@@ -313,3 +320,63 @@ def report(problems: Iterable[str], limit: int = 40) -> str:
     shown = "\n  ".join(items[:limit])
     more = f"\n  ... and {len(items) - limit} more" if len(items) > limit else ""
     return f"{len(items)} invariant violation(s):\n  {shown}{more}"
+
+
+class TcpProxy:
+    """A TCP relay in front of a server; `down()` makes the server vanish from the
+    network (listener closed, every connection cut: connection refused), `up()` brings
+    it back on the same port. The server itself keeps running, as QT does behind a
+    network outage or a restart of its host's proxy."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._pipes: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def up(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def down(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        for task in list(self._pipes):
+            task.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, up_writer))
+        pipes = [asyncio.create_task(self._pipe(reader, up_writer)), asyncio.create_task(self._pipe(up_reader, writer))]
+        self._pipes.update(pipes)
+        try:
+            await asyncio.gather(*pipes, return_exceptions=True)
+        finally:
+            self._pipes.difference_update(pipes)
+            for w in (writer, up_writer):
+                self._writers.discard(w)
+                w.transport.abort()
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.transport.abort()

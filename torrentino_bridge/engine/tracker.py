@@ -7,6 +7,7 @@ Work for one ticket is coalesced: a burst of events for it runs one refresh.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from ..qt.events import (
 from ..qt.types import Ticket
 from ..store.bridge import BridgeStore, SubmissionRow
 from ..store.catalog import Catalog
+from ..store.db import is_busy
 from ..tasks import TaskSupervisor
 from .locks import KeyedLocks
 from .requests import RequestStatusUpdater
@@ -160,7 +162,13 @@ class TicketTracker:
             log.warning("ticket.refresh_failed", ticket_id=ticket_id, submission_id=sub.id,
                         error=err.message or type(err).__name__)
             return
-        await self.apply(sub, ticket)
+        try:
+            await self.apply(sub, ticket)
+        except sqlite3.OperationalError as err:
+            if not is_busy(err):
+                raise
+            # A locked catalog is transient: the reconciler applies QT's state again later.
+            log.warning("ticket.apply_deferred", ticket_id=ticket_id, submission_id=sub.id, error=str(err))
 
     async def apply_gone(self, sub: SubmissionRow, reason: str) -> None:
         async with self.locks.hold(sub.id):
@@ -299,6 +307,11 @@ class TicketTracker:
             outcome = await import_tracks(job, bridge_db=self.import_db, catalog=self.catalog,
                                           media=self.settings.media)
         except Exception as err:
+            if is_busy(err):
+                # The catalog stayed locked past every retry. The journalled import resumes on
+                # the next refresh; failing it now would strand the files it already moved.
+                bound.warning("import.deferred", error=str(err))
+                raise
             bound.error("import.failed", error=repr(err))
             await self._end(sub, SubmissionState.FAILED, "completed", f"import failed: {err}", None)
             return
