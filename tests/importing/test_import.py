@@ -321,3 +321,22 @@ def _album(spec_id: str) -> AlbumMeta:
 async def test_an_empty_request_touches_nothing(env: Env) -> None:
     job = ImportJob(key="empty", album=_album(SINGLE.id), tracks=[], source_dir=env.base / "nowhere")
     assert await env.run(job) == ImportOutcome({}, {}, "")
+
+
+async def test_forget_import_drops_the_journal_and_its_temp_files(env: Env) -> None:
+    env.case_dir("flat_numbered_ogg")
+    job = await env.job("flat_numbered_ogg", key="sub-forget")
+    from torrentino_bridge.importing import forget_import, importer, journal
+
+    async with importer.journal_connection(env.bridge_db) as conn:
+        row = await importer._plan_and_record(conn, job, env.catalog, env.media, importer.log)
+        tmp = Path((await journal.get_moves(conn, row.key))[0].tmp)
+    tmp.parent.mkdir(parents=True)
+    tmp.write_bytes(b"half a copy")
+    assert not await forget_import(env.bridge_db, "sub-forget", only_done=True)   # unfinished: kept
+    assert await forget_import(env.bridge_db, "sub-forget")
+    assert not tmp.exists()
+    async with env.bridge_db.execute("SELECT COUNT(*) FROM import_moves") as cur:
+        assert (await cur.fetchone())[0] == 0  # type: ignore[index]
+    outcome = await env.run(job)                   # plans afresh under the same key
+    assert len(outcome.imported) == 12

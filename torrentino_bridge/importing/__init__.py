@@ -5,7 +5,7 @@ paths (templates), outcome (summaries). I/O parts: discovery, verify, placement,
 journal. plan_import and import_tracks put them together.
 """
 
-from .importer import ImportJob, apply_outcome, import_tracks
+from .importer import ImportJob, apply_outcome, forget_import, import_tracks
 from .outcome import ImportOutcome
 from .plan import ImportPlan, PlannedMatch, RejectedFile, plan_import
 
@@ -16,6 +16,7 @@ __all__ = [
     "PlannedMatch",
     "RejectedFile",
     "apply_outcome",
+    "forget_import",
     "import_tracks",
     "plan_import",
 ]

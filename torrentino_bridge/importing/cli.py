@@ -26,7 +26,7 @@ from ..store.catalog import Catalog, open_catalog
 from ..store.db import open_bridge_db
 from . import journal
 from .errors import ImportSourceError, PlacementError
-from .importer import ImportJob, import_tracks, journal_connection
+from .importer import ImportJob, forget_import, import_tracks, journal_connection
 from .plan import plan_import, track_label
 from .report import render_table
 
@@ -117,9 +117,8 @@ async def _import(args: argparse.Namespace, settings: Any, catalog: Catalog, alb
     key = manual_key(album.id, args.dir)
     bridge_db = await open_bridge_db(settings.bridge.db)
     try:
-        if args.reimport:
-            async with journal_connection(bridge_db) as conn:
-                await journal.forget_job(conn, key)
+        if args.reimport:      # a finished import only; an interrupted one is resumed
+            await forget_import(bridge_db, key, only_done=True)
         job = ImportJob(key=key, album=album, tracks=tracks, source_dir=args.dir)
         outcome = await import_tracks(job, bridge_db=bridge_db, catalog=catalog,
                                       media=settings.media)

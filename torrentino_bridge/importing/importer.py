@@ -73,6 +73,20 @@ async def import_tracks(job: ImportJob, *, bridge_db: aiosqlite.Connection, cata
     return ImportOutcome.from_json(row.outcome)
 
 
+async def forget_import(bridge_db: aiosqlite.Connection, key: str, *, only_done: bool = False) -> bool:
+    """Drop the journal of `key` so the next import under it plans afresh (e.g. when the
+    ticket's directory was filled again by a retry). Temporary copies it recorded are
+    removed; files already placed stay (the catalog may point at them). Returns whether
+    there was a journal to drop. With only_done, an unfinished import is kept (resume it)."""
+    async with journal_connection(bridge_db) as conn:
+        row = await journal.get_job(conn, key)
+        if row is None or (only_done and row.state != "done"):
+            return False
+        for move in await journal.get_moves(conn, key):
+            await asyncio.to_thread(placement.remove_temp, Path(move.tmp))
+        return await journal.forget_job(conn, key, only_done=only_done)
+
+
 @asynccontextmanager
 async def journal_connection(bridge_db: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
     """A connection of its own to the bridge database, so the transactions of two imports

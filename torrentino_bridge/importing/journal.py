@@ -131,12 +131,13 @@ async def mark_cleaned(conn: aiosqlite.Connection, key: str) -> None:
                  (now, now, key))
 
 
-async def forget_job(conn: aiosqlite.Connection, key: str) -> bool:
-    """Drop a finished import so the same key can import afresh; unfinished ones stay."""
+async def forget_job(conn: aiosqlite.Connection, key: str, *, only_done: bool = True) -> bool:
+    """Drop an import (its moves go with it) so the same key can import afresh."""
     async def run() -> int:
         async with transaction(conn):
             cur = await conn.execute(
-                "DELETE FROM import_jobs WHERE key = ? AND state = 'done'", (key,)
+                "DELETE FROM import_jobs WHERE key = ? AND (state = 'done' OR NOT ?)",
+                (key, only_done),
             )
             return cur.rowcount
 
