@@ -27,5 +27,11 @@ test: $(STAMP) sysdeps
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Fault injection at full size: kill storm (220 requests, 34 SIGKILLs), a one-minute QT
+# outage (FAULTS_OUTAGE_SECS=N for a shorter one), catalog lock contention, hostile input.
+# `make test` runs the same tests at a reduced size. FAULTS_SEED=N replays a run.
+faults: $(STAMP)
+	FAULTS_SCALE=full $(BIN)/pytest -q -s -m faults tests/faults
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info
