@@ -55,7 +55,11 @@ VINYL = AlbumSpec("vy", ARTIST, "Wax", 1979, [
         ("Needle Drop", 3), ("Groove", 5), ("Crackle", 4), ("Run-Out", 6),
         ("Flip Side", 2), ("Dust Jacket", 7), ("Gatefold", 5), ("Locked Groove", 3)], start=1)
 ])
-ALBUMS = {a.id: a for a in (SINGLE, DOUBLE, VINYL)}
+TWINS = AlbumSpec("tw", ARTIST, "Twins", 2020, [
+    (1, 1, "Intro", 3, "fetching"), (1, 2, "Theme", 5, "fetching"),
+    (2, 1, "Intro", 3, "fetching"), (2, 2, "Theme (Reprise)", 4, "fetching"),
+])
+ALBUMS = {a.id: a for a in (SINGLE, DOUBLE, VINYL, TWINS)}
 
 
 def album_meta(spec: AlbumSpec) -> AlbumMeta:
@@ -367,6 +371,17 @@ def _double_titles_only() -> Case:
     return Case("multi_disc_titles_only", DOUBLE, files, _expect(files, DOUBLE))
 
 
+def _twin_titles() -> Case:
+    """Two "Intro" tracks of equal length, two files saying nothing about their disc: a coin
+    flip, so neither Intro gets a file; the Themes are told apart by their titles."""
+    files = [FileSpec("Intro.mp3", (1, 1), "mp3", "none"), FileSpec("Intro (2).mp3", (2, 1), "mp3", "none"),
+             FileSpec("Theme.mp3", (1, 2), "mp3", "none"),
+             FileSpec("Theme (Reprise).mp3", (2, 2), "mp3", "none")]
+    return Case("twin_titles_ambiguous", TWINS, files,
+                {"Theme.mp3": "tw-102", "Theme (Reprise).mp3": "tw-202"},
+                failed={"tw-101": "ambiguous", "tw-201": "ambiguous"})
+
+
 def _vinyl_sides() -> Case:
     files = []
     for d, n, t, *_ in VINYL.tracks:
@@ -381,6 +396,6 @@ CASES: list[Case] = [
     _content_sniffing(), _reordered_edition(), _partial_request(), _scene_style(),
     _cd_folders(), _disc_folders_no_tags(), _disc_track_names(), _packed_numbers(),
     _continuous_numbers(), _double_missing_disc2_track(), _vinyl_sides(), _wrong_album(),
-    _double_titles_only(),
+    _double_titles_only(), _twin_titles(),
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}

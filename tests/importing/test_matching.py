@@ -120,6 +120,22 @@ def test_assignment_is_global_not_first_come() -> None:
     assert run(files, album()) == {"t1": "Neon Lights.mp3"}
 
 
+def _twins(second_intro_secs: float) -> list[TrackFacts]:
+    return [TrackFacts("a", "Intro", 1, 1, 1, 90.0), TrackFacts("b", "Intro", 2, 1, 2, second_intro_secs)]
+
+
+def test_a_coin_flip_gives_neither_track_a_file() -> None:
+    files = [file("x/Intro.mp3", seconds=90.0), file("y/Intro.mp3", seconds=90.0)]
+    result = match(files, _twins(90.0), album_name=None, tolerance=10.0, threshold=0.6)
+    assert result.matched == {}
+    assert result.ambiguous == {0: 1, 1: 0}
+
+
+def test_lengths_settle_what_titles_cannot() -> None:
+    files = [file("x/Intro.mp3", seconds=90.0), file("y/Intro.mp3", seconds=130.0)]
+    assert run(files, _twins(130.0), tolerance=30.0) == {"a": "x/Intro.mp3", "b": "y/Intro.mp3"}
+
+
 def test_every_match_clears_the_threshold() -> None:
     files = [file(f"{i:02d}.flac") for i in range(1, 7)]
     tracks = album()

@@ -26,7 +26,8 @@ def test_summary_is_empty_when_everything_imported() -> None:
     ("reason", "group"),
     [("missing", "missing"), ("missing: the file vanished before import", "missing"),
      ("corrupt: empty file", "corrupt"), ("corrupt: duration 2s, expected 6s", "corrupt"),
-     ("duration 300s, expected 240s", "wrong duration"), ("placement failed", "placement failed")],
+     ("duration 300s, expected 240s", "wrong duration"), ("placement failed", "placement failed"),
+     ("ambiguous: its file fits 3 Intro as well", "ambiguous")],
 )
 def test_reason_groups(reason: str, group: str) -> None:
     assert reason_group(reason) == group

@@ -7,6 +7,8 @@ counts against. The confidence is the logistic of the score.
 
 The assignment runs twice:
 1. healthy files whose duration fits, pairs at or above the threshold, globally best;
+   two pairs whose files could be swapped at almost no cost are a coin flip, and both
+   tracks are left without a file;
 2. for tracks still without a file, the files that failed a check (corrupt, wrong
    duration), scored without duration. A pair found here explains the failure
    ("corrupt: ...", "duration 3s, expected 240s") instead of a bare "missing"; such a
@@ -65,6 +67,9 @@ class MatchResult:
     matched: dict[int, PairScore] = field(default_factory=dict)      # track index -> pair
     explained: dict[int, PairScore] = field(default_factory=dict)    # track index -> failed pair
     best_for_file: dict[int, PairScore] = field(default_factory=dict)
+    # Tracks whose file could as well be another matched track's (and the other way
+    # round): a coin flip, so neither gets a file. track index -> the other track index.
+    ambiguous: dict[int, int] = field(default_factory=dict)
 
 
 # Log-likelihood contributions. Numbers and titles are strong; duration is supporting
@@ -224,11 +229,12 @@ def match(files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *, album_nam
     # Weights are log-odds above the cut, so every chosen pair clears the threshold.
     weights = [[(s.logit - cut + 1e-6) if eligible(s) else None for s in row] for row in scores]
     first = max_weight_matching(_transpose(weights, len(tracks)))
-    matched = {ti: scores[fi][ti] for ti, fi in first.items()}
+    ambiguous = _coin_flips(first, weights)
+    matched = {ti: scores[fi][ti] for ti, fi in first.items() if ti not in ambiguous}
 
     used_files = set(first.values())
     second_files = [fi for fi in range(len(files)) if fi not in used_files]
-    second_tracks = [ti for ti in range(len(tracks)) if ti not in matched]
+    second_tracks = [ti for ti in range(len(tracks)) if ti not in matched and ti not in ambiguous]
     explain_scores: dict[tuple[int, int], PairScore] = {}
     weights2: list[list[float | None]] = []
     for ti in second_tracks:
@@ -249,7 +255,28 @@ def match(files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *, album_nam
     best_for_file = {}
     for fi, row in enumerate(scores):
         best_for_file[fi] = max(row, key=lambda s: (s.logit, -s.track))
-    return MatchResult(matched=matched, explained=explained, best_for_file=best_for_file)
+    return MatchResult(matched=matched, explained=explained, best_for_file=best_for_file,
+                       ambiguous=ambiguous)
+
+
+# Two matched pairs whose files could be swapped for less than this (in log-odds) are
+# told apart by nothing solid: two "Intro" tracks and two "Intro" files of equal length.
+AMBIGUITY_MARGIN = 1.0
+
+
+def _coin_flips(assigned: dict[int, int], weights: list[list[float | None]]) -> dict[int, int]:
+    pairs = sorted(assigned.items())
+    flips: dict[int, int] = {}
+    for a, (ta, fa) in enumerate(pairs):
+        for tb, fb in pairs[a + 1:]:
+            cross_a, cross_b = weights[fa][tb], weights[fb][ta]
+            if cross_a is None or cross_b is None:
+                continue
+            kept = weights[fa][ta] + weights[fb][tb]  # type: ignore[operator]
+            if kept - (cross_a + cross_b) < AMBIGUITY_MARGIN:
+                flips.setdefault(ta, tb)
+                flips.setdefault(tb, ta)
+    return flips
 
 
 def _transpose(weights: list[list[float | None]], width: int) -> list[list[float | None]]:

@@ -24,7 +24,7 @@ class ImportOutcome:
                    str(data.get("summary", "")))
 
 
-_GROUP_ORDER = {"missing": 0, "corrupt": 1, "wrong duration": 2}
+_GROUP_ORDER = {"missing": 0, "corrupt": 1, "wrong duration": 2, "ambiguous": 3}
 
 
 def reason_group(reason: str) -> str:
@@ -35,6 +35,8 @@ def reason_group(reason: str) -> str:
         return "corrupt"
     if reason.startswith("duration"):
         return "wrong duration"
+    if reason.startswith("ambiguous"):
+        return "ambiguous"
     return reason.split(":", 1)[0].strip() or "failed"
 
 

@@ -155,7 +155,9 @@ def _assemble(real_dir: Path, album: AlbumMeta, requested: list[TrackMeta],
             continue
         explained = result.explained.get(ti)
         reason = MISSING
-        if explained is not None:
+        if ti in result.ambiguous:
+            reason = f"ambiguous: its file fits {track_label(album_order[result.ambiguous[ti]])} as well"
+        elif explained is not None:
             reason = _failure_reason(audio[explained.file], health[explained.file], track)
             file_fate[explained.file] = RejectedFile(
                 audio[explained.file].rel, f"{reason} (looks like {track_label(track)})",
@@ -185,7 +187,10 @@ def _unassigned_reason(fi: int, a: AudioFile, h: Health, result: MatchResult,
     if best is None:
         return RejectedFile(a.rel, "no track to match")
     label = track_label(album_order[best.track])
-    if best.track in result.matched and best.confidence >= threshold and best.duration_ok:
+    if best.track in result.ambiguous:
+        other = track_label(album_order[result.ambiguous[best.track]])
+        reason = f"ambiguous: fits {label} and {other} alike"
+    elif best.track in result.matched and best.confidence >= threshold and best.duration_ok:
         reason = f"another file fits {label} better"
     else:
         reason = f"no confident match (best: {label})"
