@@ -21,7 +21,7 @@ from ..config import Settings
 from ..domain.availability import can_transition
 from ..domain.models import Availability, TrackChange
 from ..domain.status import RELEASING_STATES, SubmissionState, submission_state_for
-from ..importing import ImportJob, import_tracks
+from ..importing import ImportJob, forget_import, import_tracks
 from ..metrics import Metrics
 from ..qt.client import TorrentinoClient
 from ..qt.errors import QTError, QTNotFound
@@ -260,6 +260,9 @@ class TicketTracker:
         wanted = [t.track_id for t in tracks if t.outcome != "imported"]
         metas = await self.catalog.get_tracks(wanted)
         wanted = [t for t in wanted if t in metas and metas[t].availability is not Availability.AVAILABLE]
+        # QT fills the same dest_path again: a journal of an earlier import attempt under
+        # this key must not be resumed or its outcome returned for the new files.
+        await forget_import(self.import_db, sub.id)
         reopened = await self.store.reopen_submission(sub.id, qt_state, wanted)
         was = Availability.UNAVAILABLE if sub.state in RELEASING_STATES else Availability.FETCH_ERROR
         await self._write_states([

@@ -21,6 +21,8 @@ FORMAT_TO_KIND: dict[str, AudioKind] = {
     "ogg_vorbis": "ogg", "flac": "flac", "mp3": "mp3", "original": "flac",
 }
 
+_BLOCK = 65536  # frames per write
+
 _SF_FORMAT: dict[AudioKind, tuple[str, str]] = {
     "ogg": ("OGG", "VORBIS"),
     "flac": ("FLAC", "PCM_16"),
@@ -61,7 +63,11 @@ def write_audio(
     fmt, subtype = _SF_FORMAT[kind]
     # MP3 in libsndfile needs one of the MPEG sample rates.
     rate = max(sample_rate, 8000) if kind != "mp3" else _mp3_rate(sample_rate)
-    soundfile.write(str(path), _signal(duration_secs, rate, seed), rate, format=fmt, subtype=subtype)
+    signal = _signal(duration_secs, rate, seed)
+    # Written in blocks: libsndfile's Vorbis encoder has crashed on one long write.
+    with soundfile.SoundFile(str(path), "w", samplerate=rate, channels=1, format=fmt, subtype=subtype) as out:
+        for start in range(0, len(signal), _BLOCK):
+            out.write(signal[start : start + _BLOCK])
     if tags is not None:
         write_tags(path, kind, tags)
     return path
