@@ -93,3 +93,18 @@ async def test_a_catalog_without_the_needed_columns_stops_the_start_with_status_
     assert conn.execute("SELECT sql FROM sqlite_master WHERE name = 'tracks'").fetchone() == (
         "CREATE TABLE tracks (id TEXT PRIMARY KEY, name TEXT)",)
     conn.close()
+
+
+async def test_backup_while_the_daemon_writes(tmp_path, sim):
+    catalog = build_catalog(tmp_path / "catalog.db", [ALBUM])
+    config = str(write_config(tmp_path, catalog, sim.base_url))
+    await cli("request", "--config", config, "--album", "alb-cli", "--id", "req-b")
+    code, out, err = await cli("backup", "--config", config, "--to", str(tmp_path / "copy.db"))
+    assert code == 0, err
+    assert "pages" in out
+    conn = sqlite3.connect(tmp_path / "copy.db")
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert conn.execute("SELECT id FROM download_requests").fetchall() == [("req-b",)]
+    conn.close()
+    code, _, err = await cli("backup", "--config", config, "--to", str(tmp_path / "copy.db"))
+    assert code == 1 and "exists" in err

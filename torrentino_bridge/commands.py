@@ -7,6 +7,7 @@ import json
 import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .errors import EXIT_OK
@@ -53,6 +54,13 @@ def register(sub: Any, add_config_arg: Callable[[argparse.ArgumentParser], None]
     target.add_argument("--request", dest="request_id")
     target.add_argument("--ticket")
     p.set_defaults(handler=cmd_action, action="retry")
+
+    p = sub.add_parser("backup", help="online backup of the bridge database (safe while the daemon runs)")
+    add_config_arg(p)
+    p.add_argument("--to", required=True, type=Path, help="file to write (must not exist)")
+    p.add_argument("--catalog", action="store_true",
+                   help="back up the catalog database instead (it belongs to the catalog server)")
+    p.set_defaults(handler=cmd_backup)
 
     p = sub.add_parser("demo", help="a self-contained demo: simulator, demo catalog, bridge")
     p.add_argument("--dir", default=None, help="work directory (default: a new temporary one)")
@@ -138,6 +146,20 @@ async def cmd_action(args: argparse.Namespace) -> int:
             print(f"torrentino-bridge {args.action}: Quentin Torrentino said: {err.message} "
                   f"({err.status})", file=sys.stderr)
             return 1
+    return EXIT_OK
+
+
+async def cmd_backup(args: argparse.Namespace) -> int:
+    from .cli import settings_from
+    from .store.db import online_backup
+
+    settings = settings_from(args)
+    source = settings.catalog.db if args.catalog else settings.bridge.db
+    if args.to.exists():
+        print(f"torrentino-bridge backup: {args.to} exists; choose a new file", file=sys.stderr)
+        return 1
+    pages = await online_backup(source, args.to)
+    print(f"backed up {source} to {args.to} ({pages} pages)")
     return EXIT_OK
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -167,3 +168,20 @@ async def open_bridge_db(path: Path) -> aiosqlite.Connection:
     conn = await connect(path)
     await migrate(conn)
     return conn
+
+
+async def online_backup(source: Path, target: Path) -> int:
+    """SQLite's online backup: a consistent copy while other connections keep writing.
+    Copies in steps so a busy writer is never blocked for long. Returns the page count."""
+
+    def run() -> int:
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst, pages=256, sleep=0.005)
+            return int(dst.execute("PRAGMA page_count").fetchone()[0])
+        finally:
+            dst.close()
+            src.close()
+
+    return await asyncio.to_thread(run)
