@@ -20,7 +20,7 @@ import structlog
 from ..config import Settings
 from ..domain.availability import can_transition
 from ..domain.models import Availability, TrackChange
-from ..domain.status import RELEASING_STATES, SubmissionState, submission_state_for
+from ..domain.status import LIVE_SUBMISSION_STATES, RELEASING_STATES, SubmissionState, submission_state_for
 from ..importing import ImportJob, forget_import, import_tracks
 from ..metrics import Metrics
 from ..qt.client import TorrentinoClient
@@ -48,6 +48,16 @@ log = structlog.get_logger(__name__)
 Notifier = Callable[[str, SubmissionRow, dict[str, Any]], Awaitable[None]]
 
 _PROGRESS_STATES = frozenset({"downloading", "converting", "placing", "acquiring"})
+
+
+@dataclass(slots=True)
+class Known:
+    """What the event path needs of a live submission, kept in memory: QT sends an event
+    on every progress write, and a database read per event caps throughput."""
+
+    submission_id: str
+    qt_state: str | None
+    state: SubmissionState
 
 
 @dataclass(slots=True)
@@ -85,6 +95,7 @@ class TicketTracker:
         self.progress: dict[str, Progress] = {}        # submission id -> last known progress
         self._last_refresh: dict[str, float] = {}       # ticket id -> monotonic time
         self._pending: dict[str, bool] = {}             # ticket id -> another refresh wanted
+        self._known: dict[str, Known] = {}              # ticket id -> live submission, as last applied
         self.accepting = True
         self.orchestrator_running: bool | None = None
 
@@ -93,7 +104,7 @@ class TicketTracker:
         """Called for every event; returns quickly, heavy work runs in per-ticket tasks."""
         match event:
             case TicketUpdate(ticket_id=ticket_id, state=state):
-                sub = await self.store.submission_by_ticket(ticket_id)
+                sub = await self._lookup(ticket_id)
                 if sub is None:
                     return  # not ours (QT serves other consumers too)
                 changed = state != sub.qt_state or sub.state is SubmissionState.INTENT
@@ -101,7 +112,7 @@ class TicketTracker:
                 if changed or progress_due:
                     self.schedule(ticket_id)
             case TicketDeleted(ticket_id=ticket_id):
-                if await self.store.submission_by_ticket(ticket_id) is not None:
+                if await self._lookup(ticket_id) is not None:
                     self.schedule(ticket_id)
             case PipelineProgress(ticket_id=ticket_id, phase=phase, percent=percent):
                 await self._note_progress(ticket_id, phase, percent)
@@ -111,6 +122,23 @@ class TicketTracker:
                 self.orchestrator_running = running
             case Heartbeat():
                 pass
+
+    async def _lookup(self, ticket_id: str) -> Known | None:
+        known = self._known.get(ticket_id)
+        if known is not None:
+            return known
+        sub = await self.store.submission_by_ticket(ticket_id)
+        return None if sub is None else self._remember(sub)
+
+    def _remember(self, sub: SubmissionRow) -> Known:
+        """Note what was just read or written; only live submissions stay in memory."""
+        known = Known(sub.id, sub.qt_state, sub.state)
+        if sub.ticket_id is not None:
+            if sub.state in LIVE_SUBMISSION_STATES:
+                self._known[sub.ticket_id] = known
+            else:
+                self._known.pop(sub.ticket_id, None)
+        return known
 
     def _refresh_due(self, ticket_id: str) -> bool:
         last = self._last_refresh.get(ticket_id)
@@ -137,21 +165,23 @@ class TicketTracker:
             self._pending.pop(ticket_id, None)
 
     async def _note_progress(self, ticket_id: str, phase: str | None, percent: float | None) -> None:
-        sub = await self.store.submission_by_ticket(ticket_id)
+        sub = await self._lookup(ticket_id)
         if sub is None:
             return
         now = time.monotonic()
-        prog = self.progress.setdefault(sub.id, Progress(phase, percent))
+        prog = self.progress.setdefault(sub.submission_id, Progress(phase, percent))
         prog.phase, prog.percent = phase or prog.phase, percent if percent is not None else prog.percent
         if now - prog.written_at >= self.settings.bridge.progress_refresh_secs:
             prog.written_at = now
-            await self.store.update_submission(sub.id, progress=prog.percent, phase=prog.phase)
+            await self.store.update_submission(sub.submission_id, progress=prog.percent, phase=prog.phase)
 
     # -- refresh and apply ---------------------------------------------------------------------
     async def refresh(self, ticket_id: str) -> None:
         sub = await self.store.submission_by_ticket(ticket_id)
         if sub is None:
+            self._known.pop(ticket_id, None)
             return
+        self._remember(sub)
         self._last_refresh[ticket_id] = time.monotonic()
         try:
             ticket = await self.client.get_ticket(ticket_id)
@@ -177,6 +207,7 @@ class TicketTracker:
                 return
             log.info("ticket.gone", ticket_id=sub.ticket_id, submission_id=sub.id, reason=reason)
             await self._end(current, SubmissionState.CANCELLED, "deleted", reason, None)
+            await self._reread(sub.id)
 
     async def adopt(self, sub: SubmissionRow, ticket: Ticket) -> None:
         """A ticket just recorded: apply what the POST (or lookup) said, then fetch it once
@@ -190,8 +221,16 @@ class TicketTracker:
             current = await self.store.get_submission(sub.id)
             if current is None:
                 return
-            await self._apply_locked(current, ticket)
+            try:
+                await self._apply_locked(current, ticket)
+            finally:
+                await self._reread(sub.id)
         await self.statuses.refresh(await self.store.requests_of_submission(sub.id))
+
+    async def _reread(self, submission_id: str) -> None:
+        current = await self.store.get_submission(submission_id)
+        if current is not None:
+            self._remember(current)
 
     async def _apply_locked(self, sub: SubmissionRow, ticket: Ticket) -> None:
         qt_state = ticket.state.type
