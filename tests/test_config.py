@@ -44,6 +44,7 @@ def test_environment_overrides_file(config, monkeypatch):
          r"torrentino\.rate_limits\.requests_per_user_per_day"),
         ("[log]\nlevel = \"loud\"\n", "log.level"),
         ("[nonsense]\nx = 1\n", "nonsense: is not a known setting"),
+        ("[http]\nport = 70000\n", r"http\.port"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, extra, message):
@@ -86,3 +87,10 @@ def test_bad_config_exits_2_with_one_clear_line(tmp_path):
     assert proc.returncode == 2
     assert "torrentino.url: must be an http:// or https:// URL" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_password_in_the_qt_url_is_refused(tmp_path):
+    catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
+    with pytest.raises(ConfigError, match="must not contain a user or password") as err:
+        load_settings(write_config(tmp_path, catalog, "http://bridge:hunter2@qt:8080"))
+    assert "hunter2" not in str(err.value)

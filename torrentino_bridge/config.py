@@ -157,6 +157,9 @@ class TorrentinoSettings(_Section):
         value = value.rstrip("/")
         if not value.startswith(("http://", "https://")) or "://" not in value[:8]:
             raise ValueError("must be an http:// or https:// URL")
+        if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+            # Credentials in the URL would end up in logs and clash with the token header.
+            raise ValueError("must not contain a user or password; use auth_token")
         if value.endswith("/api/v1"):
             value = value[: -len("/api/v1")]
         return value

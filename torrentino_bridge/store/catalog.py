@@ -348,8 +348,8 @@ async def open_catalog(path: Path, *, layout: str = "auto", busy_timeout_ms: int
     conn = await connect(path, busy_timeout_ms=busy_timeout_ms)
     try:
         cls = detect_layout(await table_columns(conn), layout)
+        log.info("catalog.opened", db=str(path), layout=cls.layout)
+        return cls(conn, write_retries=write_retries)
     except BaseException:
-        await conn.close()
+        await conn.close()   # an open aiosqlite thread would keep the process from exiting
         raise
-    log.info("catalog.opened", db=str(path), layout=cls.layout)
-    return cls(conn, write_retries=write_retries)
