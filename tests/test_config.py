@@ -44,7 +44,7 @@ def test_environment_overrides_file(config, monkeypatch):
          r"torrentino\.rate_limits\.requests_per_user_per_day"),
         ("[log]\nlevel = \"loud\"\n", "log.level"),
         ("[nonsense]\nx = 1\n", "nonsense: is not a known setting"),
-        ("[http]\nport = 70000\n", r"http\.port"),
+        ("[torrentino.ticket]\npriority = 70000\n", r"torrentino\.ticket\.priority"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, extra, message):
