@@ -76,3 +76,59 @@ async def test_progress_floods_are_served_from_memory(tmp_path, sim, monkeypatch
         assert row.state.value in ("active", "importing", "completed")
     finally:
         await service.stop()
+
+
+class CountingWrites(BridgeStore):
+    """The real store, counting the writes a reconcile pass makes."""
+
+    writes = 0
+
+    async def update_submission(self, submission_id: str, **fields):  # type: ignore[no-untyped-def]
+        CountingWrites.writes += 1
+        return await super().update_submission(submission_id, **fields)
+
+    async def set_request_status(self, request_id, status, error):  # type: ignore[no-untyped-def]
+        CountingWrites.writes += 1
+        return await super().set_request_status(request_id, status, error)
+
+
+async def test_a_quiet_reconcile_pass_writes_nothing(tmp_path, sim, monkeypatch) -> None:
+    """Regression: every poll of a ticket rewrote its submission row and re-derived its
+    requests' status, so one pass over 10,000 unchanged tickets took ~40 s
+    (bench/scale.py). A ticket QT reports as recorded now costs two reads and the GET."""
+    from torrentino_bridge.sim import states
+
+    sim.config.step_secs = 600                       # tickets stay `pending` in QT
+    albums = many_albums(6, prefix="quiet")
+    catalog = build_catalog(tmp_path / "catalog.db", albums)
+    monkeypatch.setattr("torrentino_bridge.service.BridgeStore", CountingWrites)
+    service = BridgeService(load_settings(write_config(tmp_path, catalog, sim.base_url)))
+    await service.start(workers=False)
+    try:
+        for spec in albums:
+            await service.store.insert_request(f"r-{spec.id}", f"user-{spec.id}", album_id=spec.id)
+        await service.intake.run_once()
+        await service.submitter.submit_pending()
+        await service.tasks.drain("ticket:", timeout=30)
+        await service.reconciler.run_once()
+
+        CountingWrites.writes = 0
+        assert await service.reconciler.run_once() == len(albums)
+        assert CountingWrites.writes == 0, "a pass over unchanged tickets wrote"
+
+        # One ticket moves on in QT: exactly that one is written, and its request follows.
+        (sub, *_) = await service.store.submissions()
+        assert sub.ticket_id is not None
+        sim.stop_run(sub.ticket_id)
+        sim.write_state(sub.ticket_id, states.failed("no peers", False, 0))
+        await service.reconciler.run_once()
+        assert CountingWrites.writes >= 1
+        after = await service.store.get_submission(sub.id)
+        assert after is not None and after.state.value == "failed"
+        (request_id,) = await service.store.requests_of_submission(sub.id)
+        row = await service.store.get_request(request_id)
+        assert row is not None and row.status == "failed" and "no peers" in (row.error or "")
+        others = [await service.store.get_request(f"r-{spec.id}") for spec in albums]
+        assert sorted(r.status for r in others if r is not None) == ["failed"] + ["in_progress"] * (len(albums) - 1)
+    finally:
+        await service.stop()

@@ -222,17 +222,26 @@ class TicketTracker:
             if current is None:
                 return
             try:
-                await self._apply_locked(current, ticket)
-            finally:
-                await self._reread(sub.id)
-        await self.statuses.refresh(await self.store.requests_of_submission(sub.id))
+                wrote = await self._apply_locked(current, ticket) is not False
+            except BaseException:
+                if current.ticket_id is not None:   # may be half-written: the next event reads the row
+                    self._known.pop(current.ticket_id, None)
+                raise
+            after = await self.store.get_submission(sub.id) if wrote else current
+            if after is not None:
+                self._remember(after)
+        # A request's status follows its submissions' state and error (and the catalog, which
+        # only changes when they do); progress alone moves nothing, so a quiet pass is cheap.
+        if after is None or (after.state, after.error) != (current.state, current.error):
+            await self.statuses.refresh(await self.store.requests_of_submission(sub.id))
 
     async def _reread(self, submission_id: str) -> None:
         current = await self.store.get_submission(submission_id)
         if current is not None:
             self._remember(current)
 
-    async def _apply_locked(self, sub: SubmissionRow, ticket: Ticket) -> None:
+    async def _apply_locked(self, sub: SubmissionRow, ticket: Ticket) -> bool | None:
+        """Returns False when the submission already matched the ticket (nothing written)."""
         qt_state = ticket.state.type
         target = submission_state_for(qt_state)
         bound = log.bind(submission_id=sub.id, ticket_id=ticket.id, album_id=sub.album_id)
@@ -258,9 +267,14 @@ class TicketTracker:
             case SubmissionState.ACTIVE:
                 percent = ticket.state.progress_pct
                 self.progress[sub.id] = Progress(qt_state, percent, time.monotonic())
+                error = ticket.state.error_text if qt_state == "pending_retry" else None
+                if (sub.state, sub.qt_state, sub.progress, sub.phase, sub.error) == (
+                    SubmissionState.ACTIVE, qt_state, percent, qt_state, error
+                ):
+                    return False   # as recorded: a reconcile pass over a quiet ticket writes nothing
                 await self.store.update_submission(
                     sub.id, state=SubmissionState.ACTIVE, qt_state=qt_state, progress=percent,
-                    phase=qt_state, error=ticket.state.error_text if qt_state == "pending_retry" else None,
+                    phase=qt_state, error=error,
                 )
             case SubmissionState.NEEDS_APPROVAL:
                 details = {
