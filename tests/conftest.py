@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -152,3 +153,18 @@ async def running_bridge() -> AsyncIterator[Callable[[Settings], Awaitable[Any]]
     finally:
         for service in reversed(started):
             await service.stop()
+
+
+def _sqlite_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name and t.is_alive()}
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_connections():
+    """An unclosed aiosqlite connection keeps a thread alive and the test run from exiting."""
+    before = _sqlite_threads()
+    yield
+    deadline = time.monotonic() + 2.0
+    while (leaked := _sqlite_threads() - before) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not leaked, f"{len(leaked)} aiosqlite connection(s) left open"

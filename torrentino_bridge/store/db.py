@@ -53,15 +53,19 @@ def sql_dir() -> Path:
 async def connect(path: Path, *, busy_timeout_ms: int = 5000, wal: bool = True) -> aiosqlite.Connection:
     # isolation_level=None: we issue BEGIN ourselves, so transactions are explicit and short.
     conn = await aiosqlite.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
-    conn.row_factory = aiosqlite.Row
-    await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    await conn.execute("PRAGMA foreign_keys = ON")
-    if wal:
-        try:
-            await conn.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.OperationalError as err:  # another process holds it; it stays as it is
-            log.warning("sqlite.wal_unavailable", db=str(path), error=str(err))
-    await conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        conn.row_factory = aiosqlite.Row
+        await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        if wal:
+            try:
+                await conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError as err:  # another process holds it; it stays as it is
+                log.warning("sqlite.wal_unavailable", db=str(path), error=str(err))
+        await conn.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        await conn.close()   # e.g. not a database: its worker thread would outlive us
+        raise
     return conn
 
 
@@ -166,7 +170,11 @@ def _split_sql(script: str) -> list[str]:
 
 async def open_bridge_db(path: Path) -> aiosqlite.Connection:
     conn = await connect(path)
-    await migrate(conn)
+    try:
+        await migrate(conn)
+    except BaseException:
+        await conn.close()
+        raise
     return conn
 
 
