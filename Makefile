@@ -33,5 +33,10 @@ lint: $(STAMP)
 faults: $(STAMP)
 	FAULTS_SCALE=full $(BIN)/pytest -q -s -m faults tests/faults
 
+# Benchmarks, each against a baseline taken in the same run: a table on stdout, JSON in
+# bench/results/. `$(BIN)/python -m bench.run events` runs one.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info
