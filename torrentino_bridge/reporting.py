@@ -46,11 +46,17 @@ async def request_report(store: BridgeStore, catalog: Catalog, request_id: str) 
         })
     tracks.sort(key=lambda t: (t["album_id"], t["disc_number"] or 0, t["track_number"] or 0))
     return {
-        "request_id": request.id, "user_id": request.user_id, "album_id": request.album_id,
-        "status": request.status, "error": request.error, "priority": request.priority,
+        "request_id": _text(request.id), "user_id": _text(request.user_id), "album_id": _text(request.album_id),
+        "status": request.status, "error": request.error, "priority": _text(request.priority),
         "created_at": request.created_at, "updated_at": request.updated_at,
         "finished_at": request.finished_at, "tracks": tracks,
     }
+
+
+def _text(value: Any) -> Any:
+    """Other writers can put blobs in the shared table's text columns (the intake fails such
+    rows); show them as text instead of breaking every report that lists them."""
+    return repr(value) if isinstance(value, bytes) else value
 
 
 async def collect_status(settings: Settings, *, limit: int = 50) -> dict[str, Any]:

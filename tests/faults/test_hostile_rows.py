@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from tests.conftest import album, build_catalog, write_config
 from tests.faults.hostile import LoopCaller, json_values, nasty_text, prop_settings, run_property, truncations
 from torrentino_bridge.config import load_settings
+from torrentino_bridge.reporting import collect_status, render_status
 from torrentino_bridge.service import BridgeService
 
 pytestmark = pytest.mark.faults
@@ -117,6 +118,13 @@ async def test_intake_fails_bad_rows_clearly_and_plans_good_ones(service: Bridge
         assert planned_at is not None and error is None and status != "failed", (status, error)
 
     await run_property(lambda call: prop(call))
+    # Whoever reads the table afterwards is not hurt by what sits in it: the status
+    # command (text and JSON) and the admin listing of users.
+    report = await collect_status(service.settings, limit=100_000)
+    json.dumps(report)
+    render_status(report)
+    users = [await service.limiter.report(u) for u in await service.limiter.active_users(limit=100_000)]
+    json.dumps(users)
     untouched = await service.catalog.get_album_tracks(UNTOUCHED.id)
     assert {t.availability.value for t in untouched} == {"unavailable"}
     control_tracks = await service.catalog.get_album_tracks(CONTROL.id)
@@ -147,3 +155,21 @@ async def test_null_id_row_fails_instead_of_spinning_the_intake(service: BridgeS
     assert status == "failed" and "id" in error
     assert _state(db, good)[2] is not None and _state(db, good)[1] is None
     assert {t.availability.value for t in await service.catalog.get_album_tracks(OK.id)} == {"unavailable"}
+
+
+async def test_blob_columns_do_not_break_the_readers_of_the_table(service: BridgeService) -> None:
+    """Regression: a row whose id, user_id, album_id or priority is a blob was failed by the
+    intake, but then `torrentino-bridge status` (text and --json), the user listing of the
+    HTTP API and the admin users listing crashed on it, for every user."""
+    db = str(service.settings.bridge.db)
+    bad = _insert(db, {"id": b"\x01id", "user_id": b"\xffuser", "album_id": b"alb", "track_ids": None,
+                       "priority": b"\x00"})
+    good = _insert(db, {"id": "good", "user_id": "u1", "album_id": CONTROL.id, "track_ids": None, "priority": 0})
+    await asyncio.wait_for(service.intake.run_once(), 10)
+    assert _state(db, bad)[0] == "failed" and _state(db, good)[2] is not None
+    report = await collect_status(service.settings)
+    shown = {r["request_id"]: r for r in report["requests"]}
+    assert shown[repr(b"\x01id")]["user_id"] == repr(b"\xffuser")
+    json.dumps(report)
+    assert "good" in render_status(report)
+    assert await service.limiter.active_users() == ["u1"]

@@ -90,8 +90,8 @@ class LimitStore:
     async def active_users(self, *, since: str, limit: int = 200) -> list[str]:
         """Users with an override, an open request or a request since `since`."""
         rows = await self.store._all(
-            "SELECT user_id FROM user_limits UNION"
-            f" SELECT user_id FROM download_requests WHERE created_at >= ? OR {_OPEN}"
+            "SELECT user_id FROM user_limits UNION"   # a blob user_id is no user: the intake fails its rows
+            f" SELECT user_id FROM download_requests WHERE (created_at >= ? OR {_OPEN}) AND typeof(user_id) = 'text'"
             " ORDER BY user_id LIMIT ?",
             (since, limit),
         )
