@@ -71,12 +71,12 @@ def seeded_rng(request: pytest.FixtureRequest) -> random.Random:
 
 @pytest.fixture(autouse=True)
 def quiet_logs():
-    """In-process parts (the simulator, in-process services) log at warning and above here:
+    """In-process parts (the simulator, in-process services) log errors only here:
     a full-size run would otherwise print every simulated state write."""
     import logging
 
     saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     try:
         yield
     finally:

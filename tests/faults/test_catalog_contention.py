@@ -11,6 +11,7 @@ half imported or a track available before its file is in place.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import sqlite3
 import sys
@@ -155,7 +156,8 @@ async def test_import_locked_out_of_the_catalog_resumes_instead_of_failing(tmp_p
             return event
 
         config = structlog.get_config()
-        structlog.configure(processors=[release_at_the_worst_moment, *config["processors"]])
+        structlog.configure(processors=[release_at_the_worst_moment, *config["processors"]],
+                            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
         await service.tracker.refresh(sub.ticket_id)
         assert released, "the import never met the locked catalog"
 

@@ -204,9 +204,15 @@ async def test_event_stream_survives_hostile_frames(hostile_ws: tuple[str, Hosti
         try:
             await run_property(lambda call: prop(call))
             # A frame over the client's 4 MiB limit drops the connection; the loop reconnects.
-            server.send(["x" * (5 * 1024 * 1024),
-                         json.dumps({"type": "ticket_update", "ticket_id": "after-huge", "state": "pending"})])
-            await wait_for(_arrived(delivered, "after-huge"), timeout=30, what="a message after a huge frame")
+            # (The dying connection's handler may swallow the next frame, so keep offering it.)
+            server.send(["x" * (5 * 1024 * 1024)])
+            seen = _arrived(delivered, "after-huge")
+
+            async def offered_and_seen() -> bool:
+                server.send([json.dumps({"type": "ticket_update", "ticket_id": "after-huge", "state": "pending"})])
+                return await seen()
+
+            await wait_for(offered_and_seen, timeout=30, interval=0.5, what="a message after a huge frame")
         finally:
             stop.set()
             await asyncio.wait_for(task, 10)
