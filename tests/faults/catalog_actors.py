@@ -39,7 +39,9 @@ def holder(db: Path, seed: int, min_hold: float, max_hold: float) -> None:
         n += 1
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("UPDATE artists SET name = ? WHERE id = 'art-holder'", (f"holder-{n}",))
-        time.sleep(rng.uniform(min_hold, max_hold))
+        print(f"holding {n}", flush=True)
+        # The first hold outlasts any retry budget, so contention is certain, not luck.
+        time.sleep(max_hold if n == 1 else rng.uniform(min_hold, max_hold))
         conn.execute("COMMIT")
         print(f"committed holder-{n}", flush=True)
         time.sleep(rng.uniform(0.02, 0.3))
