@@ -70,6 +70,9 @@ async def test_progress_floods_are_served_from_memory(tmp_path, sim, monkeypatch
         first = tickets[0]
         sim.approve(first, 0)
         await service.tracker.on_event(TicketUpdate(first, "approved"))
+        # (Let the simulator's download begin: cancelled during its first step, it would
+        # leave an un-awaited coroutine behind at teardown.)
+        await wait_for(_now(lambda: sim.state_of(first) != "approved"), what="the download to start")
         await service.tasks.drain("ticket:", timeout=30)
         (row,) = [s for s in await service.store.submissions() if s.ticket_id == first]
         assert row.qt_state != "needs_approval"
@@ -132,3 +135,10 @@ async def test_a_quiet_reconcile_pass_writes_nothing(tmp_path, sim, monkeypatch)
         assert sorted(r.status for r in others if r is not None) == ["failed"] + ["in_progress"] * (len(albums) - 1)
     finally:
         await service.stop()
+
+
+def _now(check):
+    async def run():
+        return check()
+
+    return run
