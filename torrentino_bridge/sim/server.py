@@ -165,7 +165,7 @@ class QTSimulator:
         # Download what the user saw and picked.
         run.candidates = list(self.tickets[ticket_id]["state"].get("candidates") or run.candidates)
         self.write_state(ticket_id, states.approved(run.candidates, idx, self.actor))
-        self._launch(ticket_id, lambda: self._after_step(run.download(idx)))
+        self._launch(ticket_id, lambda: self._after_step(lambda: run.download(idx)))
 
     def stop_run(self, ticket_id: str) -> None:
         task = self._tasks.pop(ticket_id, None)
@@ -188,9 +188,11 @@ class QTSimulator:
         outcome = self.outcomes.resolve(description)
         return Run(self, ticket_id, outcome, max(1, self.attempts[ticket_id]))
 
-    async def _after_step(self, then: Awaitable[None]) -> None:
+    async def _after_step(self, then: Callable[[], Awaitable[None]]) -> None:
+        # `then` is made only after the sleep: a run cancelled while sleeping leaves no
+        # never-awaited coroutine behind.
         await asyncio.sleep(self.config.step_secs)
-        await then
+        await then()
 
     def _launch(self, ticket_id: str, body: Callable[[], Awaitable[None]]) -> None:
         self.stop_run(ticket_id)
