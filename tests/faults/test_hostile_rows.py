@@ -173,3 +173,15 @@ async def test_blob_columns_do_not_break_the_readers_of_the_table(service: Bridg
     json.dumps(report)
     assert "good" in render_status(report)
     assert await service.limiter.active_users() == ["u1"]
+
+
+async def test_deeply_nested_track_ids_fail_the_row_not_the_intake(service: BridgeService) -> None:
+    """Regression: json.loads raised RecursionError (not JSONDecodeError) on "[[[[...", which
+    escaped the intake pass on every try: the row stayed pending and blocked the rows after it."""
+    db = str(service.settings.bridge.db)
+    bad = _insert(db, {"id": "deep", "user_id": "u1", "album_id": None, "track_ids": "[" * 100_000, "priority": 9})
+    good = _insert(db, {"id": "good", "user_id": "u1", "album_id": CONTROL.id, "track_ids": None, "priority": 0})
+    await asyncio.wait_for(service.intake.run_once(), 10)
+    status, error, _ = _state(db, bad)
+    assert status == "failed" and "track_ids" in error
+    assert _state(db, good)[2] is not None and _state(db, good)[1] is None

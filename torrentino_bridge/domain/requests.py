@@ -64,6 +64,8 @@ def parse_request(
         decoded = json.loads(track_ids)
     except json.JSONDecodeError as err:
         raise RequestRejected(f"track_ids is not valid JSON: {err.msg} at position {err.pos}") from None
+    except RecursionError:   # "[[[[..." escapes JSONDecodeError and would stop the intake on this row
+        raise RequestRejected("track_ids is nested too deeply to be a list of track ids") from None
     if not isinstance(decoded, list):
         raise RequestRejected(f"track_ids must be a JSON array, got {type(decoded).__name__}")
     if not decoded:
