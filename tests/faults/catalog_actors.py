@@ -30,7 +30,8 @@ def _until_stdin_closes() -> threading.Event:
     return closed
 
 
-def holder(db: Path, seed: int, min_hold: float, max_hold: float) -> None:
+def holder(db: Path, seed: int, min_hold: float, max_hold: float, min_gap: float, max_gap: float,
+           first_hold: float) -> None:
     rng = random.Random(seed)
     stop = _until_stdin_closes()
     conn = sqlite3.connect(db, timeout=60, isolation_level=None)
@@ -41,10 +42,10 @@ def holder(db: Path, seed: int, min_hold: float, max_hold: float) -> None:
         conn.execute("UPDATE artists SET name = ? WHERE id = 'art-holder'", (f"holder-{n}",))
         print(f"holding {n}", flush=True)
         # The first hold outlasts any retry budget, so contention is certain, not luck.
-        time.sleep(max_hold if n == 1 else rng.uniform(min_hold, max_hold))
+        time.sleep(first_hold if n == 1 else rng.uniform(min_hold, max_hold))
         conn.execute("COMMIT")
         print(f"committed holder-{n}", flush=True)
-        time.sleep(rng.uniform(0.02, 0.3))
+        time.sleep(rng.uniform(min_gap, max_gap))
     conn.close()
 
 
@@ -92,10 +93,13 @@ def main() -> None:
     parser.add_argument("--media-root", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-hold", type=float, default=0.2)
-    parser.add_argument("--max-hold", type=float, default=2.5)
+    parser.add_argument("--max-hold", type=float, default=1.5)
+    parser.add_argument("--min-gap", type=float, default=0.1)
+    parser.add_argument("--max-gap", type=float, default=0.8)
+    parser.add_argument("--first-hold", type=float, default=2.5)
     args = parser.parse_args()
     if args.role == "holder":
-        holder(args.db, args.seed, args.min_hold, args.max_hold)
+        holder(args.db, args.seed, args.min_hold, args.max_hold, args.min_gap, args.max_gap, args.first_hold)
     else:
         reader(args.db, args.media_root)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
 from tests.conftest import album, build_catalog, write_config
@@ -127,7 +127,12 @@ async def test_junk_next_to_good_files_never_breaks_an_import(world: World) -> N
     @prop_settings()
     @given(entries, st.one_of(st.none(), names))
     def prop(call: LoopCaller, junk: list[tuple[bytes, str]], first_name: bytes | None) -> None:
+        # A copy of track 2 *named* as track 1 is not a hostile name but a mislabelled file:
+        # name and tag then point at different tracks, and the matcher may side with the
+        # name (reported, not asserted here).
+        assume(not any(kind == "audio_copy" and b"First Song" in name for name, kind in junk))
         n = next(counter)
+        note(f"junk={junk!r} first_name={first_name!r}")
         ticket = media.incoming / f"tb-{n}"
         ticket.mkdir()
         shutil.copyfile(world.second, ticket / "02 - Second Song.ogg")
