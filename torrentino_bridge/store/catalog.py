@@ -180,8 +180,10 @@ class PlanCatalog(Catalog):
                     (change.state.value, change.track_id),
                 )
             else:
+                # Never over an `available` written meanwhile by another writer (e.g. a manual
+                # import): the caller decided from a state it read earlier.
                 await self.conn.execute(
-                    "UPDATE tracks SET availability = ? WHERE id = ?",
+                    "UPDATE tracks SET availability = ? WHERE id = ? AND availability != 'available'",
                     (change.state.value, change.track_id),
                 )
 
