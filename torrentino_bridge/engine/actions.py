@@ -6,8 +6,6 @@ and the requests change exactly as they would had the event come over the socket
 
 from __future__ import annotations
 
-import json
-import uuid
 from dataclasses import dataclass
 
 import structlog
@@ -15,11 +13,11 @@ import structlog
 from ..config import Settings
 from ..domain.models import Availability, TrackChange
 from ..domain.status import LIVE_SUBMISSION_STATES, RELEASING_STATES, SubmissionState
-from ..domain.tickets import build_ticket
 from ..qt.client import TorrentinoClient
 from ..qt.types import RETRYABLE_FROM, Ticket
-from ..store.bridge import BridgeStore, NewSubmission, SubmissionRow
+from ..store.bridge import BridgeStore, SubmissionRow
 from ..store.catalog import Catalog
+from .intake import new_submission
 from .locks import KeyedLocks
 from .requests import RequestStatusUpdater
 from .tracker import TicketTracker
@@ -165,16 +163,10 @@ class Actions:
         album = await self.catalog.get_album(old.album_id)
         if not wanted or album is None:
             return None
-        media = self.settings.media
-        sub_id = uuid.uuid4().hex
-        leaf = f"tb-{sub_id}"
-        dest_path = str(media.qt_incoming_path / leaf)
-        body = build_ticket(album, wanted, self.settings.torrentino.ticket, dest_path=dest_path,
-                            priority=old.priority)
-        await self.store.add_submission(NewSubmission(
-            id=sub_id, album_id=old.album_id, dest_path=dest_path, local_dir=str(media.incoming / leaf),
-            body=json.dumps(body), priority=body["priority"], track_ids=tuple(t.id for t in wanted),
-        ))
+        sub = new_submission(self.settings.media, self.settings.torrentino.ticket, album, wanted,
+                             old.priority)
+        sub_id = sub.id
+        await self.store.add_submission(sub)
         await self.store.relink_request_tracks(old.id, sub_id, [t.id for t in wanted])
         await self.catalog.apply([TrackChange(t.id, Availability.FETCHING) for t in wanted])
         await self.statuses.refresh(await self.store.requests_of_submission(sub_id))

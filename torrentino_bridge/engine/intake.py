@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from ..config import Settings
+from ..config import MediaSettings, Settings, TicketDefaults
 from ..domain.availability import can_transition
-from ..domain.models import Availability, TrackChange, TrackMeta
+from ..domain.models import AlbumMeta, Availability, TrackChange, TrackMeta
 from ..domain.planning import RequestPlan, plan_request
 from ..domain.requests import ParsedRequest, parse_request
 from ..domain.status import RequestStatus
@@ -152,15 +152,7 @@ class Intake:
             album = await self.catalog.get_album(album_id)
             if album is None:
                 raise RequestRejected(f"album {album_id} of the requested tracks is missing")
-            sub_id = uuid.uuid4().hex
-            leaf = f"tb-{sub_id}"
-            dest_path = str(media.qt_incoming_path / leaf)
-            body = build_ticket(album, batch, defaults, dest_path=dest_path, priority=priority)
-            result.append(NewSubmission(
-                id=sub_id, album_id=album_id, dest_path=dest_path,
-                local_dir=str(media.incoming / leaf), body=json.dumps(body),
-                priority=body["priority"], track_ids=tuple(t.id for t in batch),
-            ))
+            result.append(new_submission(media, defaults, album, batch, priority))
         return result
 
     async def _mark_fetching(self, tracks: list[TrackMeta]) -> None:
@@ -171,3 +163,16 @@ class Intake:
             and can_transition(t.availability, Availability.FETCHING)
         ]
         await self.catalog.apply(changes)
+
+
+def new_submission(media: MediaSettings, defaults: TicketDefaults, album: AlbumMeta,
+                   tracks: list[TrackMeta], priority: int) -> NewSubmission:
+    """One album batch as a submission: a fresh id, its unique dest_path and the ticket body."""
+    sub_id = uuid.uuid4().hex
+    leaf = f"tb-{sub_id}"
+    dest_path = str(media.qt_incoming_path / leaf)
+    body = build_ticket(album, tracks, defaults, dest_path=dest_path, priority=priority)
+    return NewSubmission(
+        id=sub_id, album_id=album.id, dest_path=dest_path, local_dir=str(media.incoming / leaf),
+        body=json.dumps(body), priority=body["priority"], track_ids=tuple(t.id for t in tracks),
+    )

@@ -99,6 +99,18 @@ def _sub_track(row: aiosqlite.Row) -> SubmissionTrack:
     )
 
 
+async def _insert_submission(conn: aiosqlite.Connection, sub: NewSubmission) -> None:
+    await conn.execute(
+        "INSERT INTO submissions (id, album_id, dest_path, local_dir, body, priority, state)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'intent')",
+        (sub.id, sub.album_id, sub.dest_path, sub.local_dir, sub.body, sub.priority),
+    )
+    await conn.executemany(
+        "INSERT INTO submission_tracks (submission_id, track_id) VALUES (?, ?)",
+        [(sub.id, t) for t in sub.track_ids],
+    )
+
+
 class BridgeStore:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
@@ -242,15 +254,7 @@ class BridgeStore:
         now = utcnow()
         async with self.tx() as conn:
             for sub in new:
-                await conn.execute(
-                    "INSERT INTO submissions (id, album_id, dest_path, local_dir, body, priority, state)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 'intent')",
-                    (sub.id, sub.album_id, sub.dest_path, sub.local_dir, sub.body, sub.priority),
-                )
-                await conn.executemany(
-                    "INSERT INTO submission_tracks (submission_id, track_id) VALUES (?, ?)",
-                    [(sub.id, t) for t in sub.track_ids],
-                )
+                await _insert_submission(conn, sub)
                 await conn.executemany(
                     "INSERT INTO request_tracks (request_id, track_id, album_id, submission_id)"
                     " VALUES (?, ?, ?, ?)",
@@ -398,15 +402,7 @@ class BridgeStore:
 
     async def add_submission(self, sub: NewSubmission) -> None:
         async with self.tx() as conn:
-            await conn.execute(
-                "INSERT INTO submissions (id, album_id, dest_path, local_dir, body, priority, state)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'intent')",
-                (sub.id, sub.album_id, sub.dest_path, sub.local_dir, sub.body, sub.priority),
-            )
-            await conn.executemany(
-                "INSERT INTO submission_tracks (submission_id, track_id) VALUES (?, ?)",
-                [(sub.id, t) for t in sub.track_ids],
-            )
+            await _insert_submission(conn, sub)
 
     # -- request <-> submission links -----------------------------------------------------------
     async def requests_of_submission(self, submission_id: str) -> list[str]:
