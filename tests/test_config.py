@@ -26,6 +26,7 @@ def test_repo_example_config_is_valid(tmp_path, monkeypatch):
     settings = load_settings(example)
     assert settings.catalog.db == catalog
     assert settings.torrentino.ticket.output_format == "ogg_vorbis"
+    assert settings.torrentino.max_response_bytes == 8 * 1024 * 1024
     assert "[torrentino.rate_limits]" in text
 
 
@@ -45,6 +46,7 @@ def test_environment_overrides_file(config, monkeypatch):
         ("[log]\nlevel = \"loud\"\n", "log.level"),
         ("[nonsense]\nx = 1\n", "nonsense: is not a known setting"),
         ("[torrentino.ticket]\npriority = 70000\n", r"torrentino\.ticket\.priority"),
+        ("max_response_bytes = 1000\n", r"torrentino\.max_response_bytes"),   # under [torrentino]
     ],
 )
 def test_bad_values_name_the_key(tmp_path, extra, message):

@@ -143,6 +143,8 @@ class TorrentinoSettings(_Section):
     websocket_heartbeat_secs: float = Field(20.0, gt=0)
     request_timeout_secs: float = Field(30.0, gt=0)
     max_attempts: int = Field(4, ge=1, le=20)
+    # Largest QT answer read; a bigger (or endless) body fails the call as malformed.
+    max_response_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     ticket: TicketDefaults = Field(default_factory=TicketDefaults)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -316,3 +318,70 @@ async def test_paging_stops_when_the_server_ignores_offset(aiohttp_server: Any) 
         assert [t.id async for t in client.iter_tickets()] == ["same"]
         assert await client.find_by_dest_path("/m/b") is None
     assert len(attempts) == 4      # two pages per walk: the second holds only repeats
+
+
+# --- response size cap ---------------------------------------------------------------------
+
+CAP = 64 * 1024
+
+
+def _padded_ticket(size: int) -> bytes:
+    """A valid ticket document padded with whitespace to `size` bytes."""
+    doc = json.dumps({"id": "big", "state": {"type": "pending"}, "dest_path": "/m/big"}).encode()
+    return doc + b" " * (size - len(doc))
+
+
+async def test_a_body_over_the_cap_is_a_protocol_error_naming_path_and_limit(aiohttp_server: Any) -> None:
+    server = await aiohttp_server(_broken_app(_padded_ticket(CAP + 1)))
+    async with TorrentinoClient(str(server.make_url("/")), max_response_bytes=CAP) as client:
+        with pytest.raises(QTProtocolError) as info:
+            await client.get_ticket("big")
+    assert info.value.operation == "get_ticket"
+    assert "GET /api/v1/tickets/big" in info.value.message and str(CAP) in info.value.message
+
+
+async def test_a_body_at_the_cap_is_read(aiohttp_server: Any) -> None:
+    server = await aiohttp_server(_broken_app(_padded_ticket(CAP)))
+    async with TorrentinoClient(str(server.make_url("/")), max_response_bytes=CAP) as client:
+        assert (await client.get_ticket("big")).id == "big"
+
+
+async def test_a_streamed_body_is_cut_off_not_buffered(aiohttp_server: Any) -> None:
+    """Chunked, no Content-Length, 32 MB: the client stops reading at the cap and drops the
+    connection, so the server never gets to the end (an endless body would not hang it)."""
+    finished: list[bool] = [False]
+
+    async def streaming(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        chunk = b'{"id": "x", "state": {"type": "pending"}, "dest_path": "/m/x"},' * 1000
+        with contextlib.suppress(ConnectionError):
+            await resp.write(b'{"tickets": [')
+            for _ in range(32 * 1024 * 1024 // len(chunk)):
+                await resp.write(chunk)
+            finished[0] = True
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/api/v1/tickets", streaming)
+    server = await aiohttp_server(app)
+    session, attempts = counting_session()
+    async with session, TorrentinoClient(str(server.make_url("/")), session=session,
+                                         max_response_bytes=CAP) as client:
+        with pytest.raises(QTProtocolError, match="larger than the limit"):
+            await asyncio.wait_for(client.list_tickets(), 30)
+    assert len(attempts) == 1      # a malformed answer is not retried
+    assert not finished[0]
+
+
+@pytest.mark.parametrize(("status", "error"), [(500, QTUnavailable), (409, QTConflict)])
+async def test_an_error_body_over_the_cap_keeps_its_status_meaning(
+    aiohttp_server: Any, status: int, error: type
+) -> None:
+    body = b"upstream says no; " + b"x" * (2 * CAP)
+    server = await aiohttp_server(_broken_app(body, status))
+    async with TorrentinoClient(str(server.make_url("/")), max_attempts=1, max_response_bytes=CAP) as client:
+        with pytest.raises(error) as info:
+            await client.cancel("x")
+    assert type(info.value) is error and info.value.status == status
+    assert info.value.message.startswith("upstream says no; ") and len(info.value.message) <= 500

@@ -38,6 +38,9 @@ OnCall = Callable[[str, float, str], None]
 
 API_PREFIX = "/api/v1"
 FIND_PAGE_SIZE = 1000
+# A list page of 1000 tickets with candidates runs to a few MB; nothing QT sends is near 8 MiB.
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+_READ_CHUNK = 64 * 1024
 _BAD_REQUEST = frozenset({400, 415, 422})
 
 
@@ -72,8 +75,10 @@ class TorrentinoClient:
         on_call: OnCall | None = None,
         backoff_secs: float = 0.5,
         max_backoff_secs: float = 10.0,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.max_response_bytes = max_response_bytes
         self.token = token
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.max_attempts = max(1, max_attempts)
@@ -246,7 +251,7 @@ class TorrentinoClient:
                 method, url, json=json_body, params=params, headers=headers, timeout=self.timeout
             ) as resp:
                 status = resp.status
-                body = await resp.read()
+                body, complete = await _read_capped(resp, self.max_response_bytes)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as err:
             raise _NeverConnected(
                 f"cannot connect to Quentin Torrentino at {self.base_url}: {err}", operation=operation
@@ -260,9 +265,27 @@ class TorrentinoClient:
                 f"connection failed: {err!r}", operation=operation, ambiguous=ambiguous
             ) from err
         log.debug("qt.call", operation=operation, method=method, path=path, status=status)
+        if 200 <= status < 300 and not complete:
+            raise QTProtocolError(
+                f"response to {method} {API_PREFIX}{path} is larger than the limit of "
+                f"{self.max_response_bytes} bytes (max_response_bytes)", operation=operation,
+            )
         if 200 <= status < 300:
             return _json(operation, body) if body.strip() else None
         raise _status_error(operation, status, body, ambiguous)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """At most `limit` bytes of the body, read in chunks so a huge or endless body is never
+    buffered whole; the flag says whether that was all of it. An error status keeps the
+    prefix for its message."""
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(_READ_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            resp.close()   # drop the connection: draining the rest could take forever
+            return bytes(body[:limit]), False
+    return bytes(body), True
 
 
 def _seg(ticket_id: str) -> str:
