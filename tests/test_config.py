@@ -27,6 +27,7 @@ def test_repo_example_config_is_valid(tmp_path, monkeypatch):
     assert settings.catalog.db == catalog
     assert settings.torrentino.ticket.output_format == "ogg_vorbis"
     assert settings.torrentino.max_response_bytes == 8 * 1024 * 1024
+    assert settings.torrentino.lookup_max_tickets == 50_000
     assert "[torrentino.rate_limits]" in text
 
 
@@ -47,6 +48,7 @@ def test_environment_overrides_file(config, monkeypatch):
         ("[nonsense]\nx = 1\n", "nonsense: is not a known setting"),
         ("[torrentino.ticket]\npriority = 70000\n", r"torrentino\.ticket\.priority"),
         ("max_response_bytes = 1000\n", r"torrentino\.max_response_bytes"),   # under [torrentino]
+        ("lookup_max_tickets = 5\n", r"torrentino\.lookup_max_tickets"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, extra, message):

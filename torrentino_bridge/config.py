@@ -145,6 +145,9 @@ class TorrentinoSettings(_Section):
     max_attempts: int = Field(4, ge=1, le=20)
     # Largest QT answer read; a bigger (or endless) body fails the call as malformed.
     max_response_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
+    # Tickets a dest_path lookup (before re-posting an unanswered submission) may scan;
+    # past it the submission waits instead of risking a duplicate ticket.
+    lookup_max_tickets: int = Field(50_000, ge=100)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     ticket: TicketDefaults = Field(default_factory=TicketDefaults)
 

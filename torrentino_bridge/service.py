@@ -129,7 +129,7 @@ class BridgeService:
         self.client = TorrentinoClient(
             t.url, token=t.read_token, session=self._session, timeout=t.request_timeout_secs,
             max_attempts=t.max_attempts, on_call=self.metrics.qt_call,
-            max_response_bytes=t.max_response_bytes,
+            max_response_bytes=t.max_response_bytes, lookup_max_tickets=t.lookup_max_tickets,
         )
         self.statuses = RequestStatusUpdater(self.store, self.catalog, self.metrics)
         self.tracker = TicketTracker(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import AsyncIterator
 
 import aiohttp
+import pytest
 import structlog.testing
 from aiohttp import web
 
-from tests.conftest import album, build_catalog
+from tests.conftest import album, build_catalog, wait_for
 from tests.engine.test_flow import catalog_rows, insert, until_status
 
 ALBUM = album("alb-r", "Res", "Ilient", ["One", "Two"])
@@ -31,8 +34,6 @@ async def test_a_catalog_locked_past_every_retry_delays_the_request_but_loses_no
         async def intake_failed():
             return service.intake.guard.failures > 0
 
-        from tests.conftest import wait_for
-
         await wait_for(intake_failed, what="the intake pass to fail on the locked catalog")
         assert (await service.store.get_request("r1")).planned_at is None
         assert service.tasks.alive()["intake"]
@@ -45,14 +46,17 @@ async def test_a_catalog_locked_past_every_retry_delays_the_request_but_loses_no
     assert sim.post_count == 1
 
 
-class PaddingProxy:
-    """Forwards QT's HTTP API and pads the first answer to POST /tickets past the bridge's
-    response cap (after QT made the ticket), the way a misbehaving proxy would."""
+class QTProxy:
+    """Forwards QT's HTTP API to the simulator and misbehaves the way a broken proxy or
+    QT build would, after the simulator acted (so a spoiled POST still made its ticket)."""
 
-    def __init__(self, target: str, pad: int) -> None:
+    def __init__(self, target: str) -> None:
         self.target = target
-        self.pad = pad
-        self.padded = 0
+        self.pad_posts = 0           # pad the next N POST /tickets answers with this many spaces
+        self.pad = 0
+        self.lose_posts = 0          # answer the next N POST /tickets with 502
+        self.broken_list = False     # ticket lists: an empty page that claims a huge total
+        self.lookups = 0             # GET /tickets calls seen
         self.session: aiohttp.ClientSession | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -62,40 +66,91 @@ class PaddingProxy:
         async with self.session.request(request.method, self.target + request.path_qs, data=body or None,
                                         headers=headers) as resp:
             status, payload = resp.status, await resp.read()
-        if request.method == "POST" and request.path == "/api/v1/tickets" and not self.padded:
-            self.padded += 1
+        creating = request.method == "POST" and request.path == "/api/v1/tickets"
+        if creating and self.lose_posts:
+            self.lose_posts -= 1
+            return web.Response(status=502, text="bad gateway")
+        if creating and self.pad_posts:
+            self.pad_posts -= 1
             payload += b" " * self.pad       # still valid JSON, just far too long
+        if request.method == "GET" and request.path == "/api/v1/tickets":
+            self.lookups += 1
+            if self.broken_list:
+                payload = json.dumps({**json.loads(payload), "tickets": [], "total": 10**9}).encode()
         return web.Response(status=status, body=payload, content_type="application/json")
 
 
-async def test_an_oversized_create_answer_blocks_then_adopts_the_ticket_without_a_second_post(
-    tmp_path, sim, settings_for, running_bridge
-):
-    cap = 64 * 1024
-    proxy = PaddingProxy(sim.base_url, pad=4 * cap)
+@pytest.fixture
+async def qt_proxy(sim) -> AsyncIterator[tuple[QTProxy, str]]:
+    proxy = QTProxy(sim.base_url)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", proxy.handle)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
-    catalog = build_catalog(tmp_path / "catalog.db", [ALBUM])
     try:
         async with aiohttp.ClientSession() as session:
             proxy.session = session
-            # The socket 404s through the proxy: polling carries the ticket to the end.
-            settings = settings_for(catalog, f"http://127.0.0.1:{runner.addresses[0][1]}",
-                                    extra=f"max_response_bytes = {cap}\n")
-            service = await running_bridge(settings)
-            assert service.client.max_response_bytes == cap
-            with structlog.testing.capture_logs() as logs:
-                await insert(settings, "r1", album_id="alb-r")
-                assert (await until_status(service, "r1", "completed", "failed"))[0] == "completed"
+            # The socket 404s through the proxy: polling carries tickets to the end.
+            yield proxy, f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
-    assert proxy.padded == 1
+
+
+async def test_an_oversized_create_answer_blocks_then_adopts_the_ticket_without_a_second_post(
+    tmp_path, sim, qt_proxy, settings_for, running_bridge
+):
+    proxy, url = qt_proxy
+    cap = 64 * 1024
+    proxy.pad_posts, proxy.pad = 1, 4 * cap
+    catalog = build_catalog(tmp_path / "catalog.db", [ALBUM])
+    settings = settings_for(catalog, url, extra=f"max_response_bytes = {cap}\n")
+    service = await running_bridge(settings)
+    assert service.client.max_response_bytes == cap
+    with structlog.testing.capture_logs() as logs:
+        await insert(settings, "r1", album_id="alb-r")
+        assert (await until_status(service, "r1", "completed", "failed"))[0] == "completed"
+    assert proxy.pad_posts == 0
     blocked = [e for e in logs if e["event"] == "qt.submissions_blocked"]
     assert blocked and "POST /api/v1/tickets is larger than the limit of 65536 bytes" in blocked[0]["reason"]
     submitted = [e for e in logs if e["event"] == "ticket.submitted"]
     assert [e["how"] for e in submitted] == ["adopted"]
     assert sim.post_count == 1 and len(sim.tickets) == 1
     assert not service.tasks.failed.is_set(), service.tasks.failures
+
+
+async def test_a_lookup_that_cannot_finish_never_posts_again(tmp_path, sim, qt_proxy, settings_for, running_bridge):
+    """The POST made a ticket but its answer was lost; the lookup by dest_path cannot walk
+    QT's list to the end. The submission must wait (not post a duplicate) until it can."""
+    proxy, url = qt_proxy
+    proxy.lose_posts, proxy.broken_list = 1, True
+    catalog = build_catalog(tmp_path / "catalog.db", [ALBUM])
+    settings = settings_for(catalog, url)
+    service = await running_bridge(settings)
+    await insert(settings, "r1", album_id="alb-r")
+
+    async def waiting() -> str | None:
+        assert sim.post_count <= 1, "posted again on a lookup that never reached the end"
+        row = await service.store.get_request("r1")
+        return row.error if row.status == "pending" and row.error and "cannot tell" in row.error else None
+
+    error = await wait_for(waiting, what="the request to wait on the lookup")
+    assert "cannot tell whether a ticket for" in error and "a page brought no new ticket" in error
+    assert "cannot tell whether a ticket" in (service.submitter.blocked_reason or "")
+    # More passes look again, none posts again.
+    for _ in range(2):
+        before = proxy.lookups
+        service.submitter.wake.set()
+
+        async def looked_again(before: int = before) -> bool:
+            return proxy.lookups > before and service.submitter.guard.failures == 0
+
+        await wait_for(looked_again, what="another lookup")
+    assert sim.post_count == 1 and len(sim.tickets) == 1
+    assert (await service.store.get_request("r1")).status == "pending"
+
+    proxy.broken_list = False     # QT's list is whole again: the lookup adopts the ticket
+    service.submitter.wake.set()
+    assert (await until_status(service, "r1", "completed", "failed"))[0] == "completed"
+    assert sim.post_count == 1 and len(sim.tickets) == 1
+    assert service.submitter.blocked_reason is None

@@ -19,6 +19,7 @@ from torrentino_bridge.qt.errors import (
     QTBadRequest,
     QTConflict,
     QTError,
+    QTLookupIncomplete,
     QTNotFound,
     QTProtocolError,
     QTUnavailable,
@@ -314,10 +315,48 @@ async def test_paging_stops_when_the_server_ignores_offset(aiohttp_server: Any) 
             "total": 10**9, "limit": 1000, "offset": 0}
     server = await aiohttp_server(_broken_app(json.dumps(page).encode()))
     session, attempts = counting_session()
+    seen: list[str] = []
     async with session, TorrentinoClient(str(server.make_url("/")), session=session) as client:
-        assert [t.id async for t in client.iter_tickets()] == ["same"]
-        assert await client.find_by_dest_path("/m/b") is None
-    assert len(attempts) == 4      # two pages per walk: the second holds only repeats
+        with pytest.raises(QTLookupIncomplete, match="a page brought no new ticket"):
+            async for ticket in client.iter_tickets():
+                seen.append(ticket.id)
+        # Not "absent": the walk never reached the end, so the caller must not post on it.
+        with pytest.raises(QTLookupIncomplete, match="cannot tell whether a ticket for /m/b exists"):
+            await client.find_by_dest_path("/m/b")
+        # A match found before the walk broke off is the ticket (dest_paths are unique).
+        assert (await client.find_by_dest_path("/m/a")).id == "same"
+    assert seen == ["same"]
+    assert len(attempts) == 6      # two pages per walk: the second holds only repeats
+
+
+def _endless_list_app(requests: list[int]) -> web.Application:
+    """A ticket list that never ends: every page holds new tickets and total is huge."""
+
+    async def tickets(request: web.Request) -> web.Response:
+        offset, limit = int(request.query["offset"]), int(request.query["limit"])
+        requests.append(offset)
+        page = [{"id": f"t{i}", "state": {"type": "pending"}, "dest_path": f"/m/{i}"}
+                for i in range(offset, offset + limit)]
+        return web.json_response({"tickets": page, "total": 10**9, "limit": limit, "offset": offset})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/tickets", tickets)
+    return app
+
+
+async def test_find_by_dest_path_gives_up_after_the_ticket_limit(aiohttp_server: Any) -> None:
+    requests: list[int] = []
+    server = await aiohttp_server(_endless_list_app(requests))
+    async with TorrentinoClient(str(server.make_url("/")), lookup_max_tickets=1000) as client:
+        with pytest.raises(QTLookupIncomplete) as info:
+            await asyncio.wait_for(client.find_by_dest_path("/m/nowhere"), 30)
+        assert isinstance(info.value, QTError) and info.value.operation == "find_by_dest_path"
+        assert "stopped after 1000 of 1000000000 tickets: the limit is 1000" in info.value.message
+        assert requests == [0, 250, 500, 750]
+        # The match on the second page is returned although the walk was cut short.
+        requests.clear()
+        assert (await client.find_by_dest_path("/m/300")).id == "t300"
+        assert len(requests) == 4
 
 
 # --- response size cap ---------------------------------------------------------------------

@@ -3,7 +3,9 @@
 A submission row is committed in state `intent` before the POST, and `attempts` is
 incremented before every POST. When attempts > 0, QT may already hold the ticket (the
 daemon died after the POST, or a timeout hid the answer), so the submitter first looks
-the ticket up by its unique dest_path and adopts it instead of posting again.
+the ticket up by its unique dest_path and adopts it instead of posting again. A lookup
+that cannot finish (QTLookupIncomplete) is as ambiguous as a lost answer: the intent waits
+and is looked up again on a later pass, never posted on a partial scan.
 """
 
 from __future__ import annotations

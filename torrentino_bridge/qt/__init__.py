@@ -9,6 +9,7 @@ from .errors import (
     QTBadRequest,
     QTConflict,
     QTError,
+    QTLookupIncomplete,
     QTNotFound,
     QTProtocolError,
     QTUnavailable,
@@ -30,7 +31,7 @@ from .websocket import EventStream
 __all__ = [
     "KNOWN_STATES", "RETRYABLE_FROM", "TERMINAL_STATES", "Candidate", "Event", "EventError",
     "EventStream", "Heartbeat", "OrchestratorStatus", "PipelineProgress", "QTAuthError",
-    "QTBadRequest", "QTConflict", "QTError", "QTNotFound", "QTProtocolError", "QTUnavailable",
-    "Ticket", "TicketDeleted", "TicketPage", "TicketState", "TicketUpdate", "TorrentProgress",
+    "QTBadRequest", "QTConflict", "QTError", "QTLookupIncomplete", "QTNotFound", "QTProtocolError",
+    "QTUnavailable", "Ticket", "TicketDeleted", "TicketPage", "TicketState", "TicketUpdate", "TorrentProgress",
     "TorrentinoClient", "normalise",
 ]

@@ -25,6 +25,7 @@ from .errors import (
     QTBadRequest,
     QTConflict,
     QTError,
+    QTLookupIncomplete,
     QTNotFound,
     QTProtocolError,
     QTUnavailable,
@@ -37,8 +38,10 @@ TokenSource = str | Callable[[], str | None] | None
 OnCall = Callable[[str, float, str], None]
 
 API_PREFIX = "/api/v1"
-FIND_PAGE_SIZE = 1000
-# A list page of 1000 tickets with candidates runs to a few MB; nothing QT sends is near 8 MiB.
+# Small enough that a page of candidate-heavy tickets stays well under the response cap.
+FIND_PAGE_SIZE = 250
+DEFAULT_LOOKUP_MAX_TICKETS = 50_000
+# Far above any answer QT documents (a lookup page included): only a broken or hostile peer hits it.
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
 _BAD_REQUEST = frozenset({400, 415, 422})
@@ -76,9 +79,11 @@ class TorrentinoClient:
         backoff_secs: float = 0.5,
         max_backoff_secs: float = 10.0,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        lookup_max_tickets: int = DEFAULT_LOOKUP_MAX_TICKETS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.max_response_bytes = max_response_bytes
+        self.lookup_max_tickets = max(1, lookup_max_tickets)
         self.token = token
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.max_attempts = max(1, max_attempts)
@@ -134,8 +139,12 @@ class TorrentinoClient:
 
     async def iter_tickets(
         self, *, state: str | None = None, created_by: str | None = None, page_size: int = 100,
+        max_tickets: int | None = None,
     ) -> AsyncIterator[Ticket]:
-        """Every ticket matching the filters, page by page (each id once)."""
+        """Every ticket matching the filters, page by page (each id once).
+
+        Raises QTLookupIncomplete when the walk stops short of `total`: after `max_tickets`,
+        or on a page that brings nothing new (QT ignoring offset would loop forever)."""
         seen: set[str] = set()
         offset = 0
         while True:
@@ -143,23 +152,44 @@ class TorrentinoClient:
                 state=state, created_by=created_by, limit=page_size, offset=offset
             )
             fresh = [t for t in page.tickets if t.id not in seen]
-            # Tickets created while paging shift later pages: skip repeats. A page of
-            # nothing but repeats means the server ignores offset; stop instead of looping.
+            # Tickets created while paging shift later pages: skip repeats.
             for ticket in fresh:
                 seen.add(ticket.id)
                 yield ticket
             offset += len(page.tickets)
-            if not fresh or offset >= page.total:
+            if offset >= page.total:
                 return
+            if not fresh:
+                raise QTLookupIncomplete(
+                    f"stopped after {offset} of {page.total} tickets: a page brought no new ticket",
+                    operation="list_tickets",
+                )
+            if max_tickets is not None and offset >= max_tickets:
+                raise QTLookupIncomplete(
+                    f"stopped after {offset} of {page.total} tickets: the limit is {max_tickets}"
+                    " (lookup_max_tickets)", operation="list_tickets",
+                )
 
     async def find_by_dest_path(self, dest_path: str) -> Ticket | None:
-        """The ticket whose dest_path matches (the newest if several), or None."""
+        """The ticket whose dest_path matches (the newest if several), or None.
+
+        None means QT listed every ticket and none matched. A walk cut short raises
+        QTLookupIncomplete unless it already found a match (dest_paths are unique per
+        submission, so any match is the ticket; adopting it cannot duplicate one)."""
         found: Ticket | None = None
-        async for ticket in self.iter_tickets(page_size=FIND_PAGE_SIZE):
-            if ticket.dest_path == dest_path and (
-                found is None or (ticket.created_at or "") > (found.created_at or "")
-            ):
-                found = ticket
+        try:
+            async for ticket in self.iter_tickets(page_size=FIND_PAGE_SIZE, max_tickets=self.lookup_max_tickets):
+                if ticket.dest_path == dest_path and (
+                    found is None or (ticket.created_at or "") > (found.created_at or "")
+                ):
+                    found = ticket
+        except QTLookupIncomplete as err:
+            if found is None:
+                raise QTLookupIncomplete(
+                    f"cannot tell whether a ticket for {dest_path} exists: {err.message}",
+                    operation="find_by_dest_path",
+                ) from None
+            log.warning("qt.lookup_incomplete", dest_path=dest_path, ticket_id=found.id, error=err.message)
         return found
 
     async def approve(self, ticket_id: str, candidate_idx: int | None = None) -> Ticket:

@@ -48,3 +48,8 @@ class QTBadRequest(QTError):
 
 class QTProtocolError(QTError):
     """QT answered with a body that is not the JSON shape its API documents."""
+
+
+class QTLookupIncomplete(QTError):
+    """A scan of QT's ticket list stopped before the end (page limit reached, or pages that
+    bring nothing new): "not found" is unknown, not absent, so nothing may be posted on it."""
