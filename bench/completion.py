@@ -1,12 +1,20 @@
 """QT `completed` -> tracks `available` in the catalog, 100 tickets completing at once.
 
-100 live submissions (two 2-second OGG tracks each, files already in their dest_path),
-the running bridge in this process (production settings), the fake QT in another. The
-fake QT flips all 100 tickets to completed and broadcasts 100 ticket_update events in
-one burst. Per ticket: from the bridge receiving the event to the catalog transaction
-that made its tracks available committing, minus the time spent moving its files
-(rename + fsyncs; "file moves excluded"). The import's discovery, decoding
-verification and matching are included.
+Live submissions (two 2-second OGG tracks each, files already in their dest_path), the
+running bridge in this process (production settings), the fake QT in another. Per
+ticket: from the bridge receiving the `completed` event to the catalog transaction that
+made its tracks available committing, minus the time the bridge spent moving files
+(rename + fsyncs) meanwhile ("file moves excluded"): imports run in batches one after
+the other, so a ticket also waits for the moves of the batch before its own. Discovery,
+decoding verification and matching are included wherever they happen to run.
+
+placed  (the figure) 100 tickets go through QT's placing phase together (the `placing`
+        state write and a pipeline_progress event per file, as QT sends them), then
+        complete together PLACING_SECS later. The bridge checks files while QT places
+        them, as it does against the real QT.
+cold    100 other tickets complete at once with no placing phase seen: every file is
+        read and decoded after `completed`, on the measured path.
+singles 10 tickets completed one at a time (no queue).
 
 baseline  one bare SQLite UPDATE transaction on the same catalog (BEGIN IMMEDIATE,
           UPDATE two tracks, COMMIT), timed 200 times
@@ -20,7 +28,6 @@ import sqlite3
 import statistics
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +44,9 @@ from .common import (
     write_config,
 )
 
-TICKETS = 100          # completed in one burst
+TICKETS = 100          # completed in one burst (twice: placed, then cold)
 SINGLES = 10           # then completed one at a time, for the latency without a queue
+PLACING_SECS = 1.0     # QT's placing phase before `completed` in the placed burst
 FILLER_ALBUMS = 5000
 
 
@@ -62,7 +70,7 @@ def bare_update_latencies(catalog: Path, samples: int = 200) -> list[float]:
 
 async def run() -> Result:
     from torrentino_bridge.config import load_settings
-    from torrentino_bridge.importing import importer
+    from torrentino_bridge.importing import batch, importer
     from torrentino_bridge.log import configure_logging
     from torrentino_bridge.qt.events import TicketUpdate
     from torrentino_bridge.service import BridgeService
@@ -71,7 +79,7 @@ async def run() -> Result:
     with tempfile.TemporaryDirectory(prefix="bench-completion-") as tmp:
         work = Path(tmp)
         catalog = build_catalog(work / "catalog.db", FILLER_ALBUMS)
-        seeded = seed_live_tickets(work / "bridge.db", catalog, TICKETS + SINGLES, work / "incoming")
+        seeded = seed_live_tickets(work / "bridge.db", catalog, 2 * TICKETS + SINGLES, work / "incoming")
         template = templates(work / "template")
         for _, dest, _ in seeded:
             shutil.copytree(template, dest)
@@ -79,7 +87,7 @@ async def run() -> Result:
 
         received: dict[str, float] = {}
         available: dict[str, float] = {}
-        moving: dict[str, float] = defaultdict(float)
+        move_spans: list[tuple[float, float]] = []     # when the bridge was moving files
         planning: dict[str, float] = {}
         ticket_of_track: dict[str, str] = {}
         sub_to_ticket: dict[str, str] = {}
@@ -87,13 +95,15 @@ async def run() -> Result:
 
         original_advance = importer._advance
         original_plan = importer._plan_and_record
+        original_plan_all = batch.plan_all
+        original_place_all = batch.place_all
 
         async def timed_advance(conn: Any, move: Any, media: Any) -> Any:
             started = time.perf_counter()
             try:
                 return await original_advance(conn, move, media)
             finally:
-                moving[move.key] += time.perf_counter() - started
+                move_spans.append((started, time.perf_counter()))
 
         async def timed_plan(conn: Any, job: Any, *args: Any) -> Any:
             started = time.perf_counter()
@@ -102,8 +112,26 @@ async def run() -> Result:
             finally:
                 planning[job.key] = time.perf_counter() - started
 
+        # A batch's planning and moves hold up every ticket in it: each gets the whole time.
+        def timed_plan_all(jobs: Any, *args: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original_plan_all(jobs, *args)
+            finally:
+                for job in jobs:
+                    planning[job.key] = time.perf_counter() - started
+
+        def timed_place_all(moves: Any, *args: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original_place_all(moves, *args)
+            finally:
+                move_spans.append((started, time.perf_counter()))
+
         importer._advance = timed_advance          # instrumentation only: same code, timed
         importer._plan_and_record = timed_plan
+        batch.plan_all = timed_plan_all
+        batch.place_all = timed_place_all
         async with FakeQTProcess() as qt:
             await qt.call("POST", "/bench/seed", {"tickets": seeded})
             service = BridgeService(load_settings(write_config(work, catalog, qt.url)))
@@ -141,26 +169,42 @@ async def run() -> Result:
                             available[ticket_of_track[change.track_id]] = stamp
 
                 service.catalog.apply = apply  # type: ignore[method-assign]
-                burst = [t[0] for t in seeded[:TICKETS]]
-                await qt.call("POST", "/bench/complete", {"ticket_ids": burst})
-                await until(lambda: len(available) == TICKETS, timeout=300, what="every import")
-                for n, (ticket_id, _, _) in enumerate(seeded[TICKETS:], start=1):
+                placed = [t[0] for t in seeded[:TICKETS]]
+                await qt.call("POST", "/bench/place", {"ticket_ids": placed, "files": 2})
+                await asyncio.sleep(PLACING_SECS)
+                prechecked = service.tracker.checks.hits if service.tracker.checks else 0
+                await qt.call("POST", "/bench/complete", {"ticket_ids": placed})
+                await until(lambda: len(available) == TICKETS, timeout=300, what="every placed import")
+                cold = [t[0] for t in seeded[TICKETS:2 * TICKETS]]
+                await qt.call("POST", "/bench/complete", {"ticket_ids": cold})
+                await until(lambda: len(available) == 2 * TICKETS, timeout=300, what="every cold import")
+                for n, (ticket_id, _, _) in enumerate(seeded[2 * TICKETS:], start=1):
                     await qt.call("POST", "/bench/complete", {"ticket_ids": [ticket_id]})
-                    await until(lambda n=n: len(available) == TICKETS + n, timeout=60, what="a single import")
+                    await until(lambda n=n: len(available) == 2 * TICKETS + n, timeout=60,
+                                what="a single import")
+                checks = service.tracker.checks
+                check_hits = (checks.hits - prechecked) if checks else 0
+                batches = service.tracker.imports.batches
             finally:
                 await service.stop()
                 importer._advance = original_advance
                 importer._plan_and_record = original_plan
+                batch.plan_all = original_plan_all
+                batch.place_all = original_place_all
         left = sqlite3.connect(catalog).execute(
             "SELECT COUNT(*) FROM tracks WHERE availability = 'available'").fetchone()[0]
-        assert left == 2 * (TICKETS + SINGLES), left
+        assert left == 2 * (2 * TICKETS + SINGLES), left
 
-    move_of = {sub_to_ticket[k]: v for k, v in moving.items() if k in sub_to_ticket}
+    def moves_between(start: float, end: float) -> float:
+        return sum(max(0.0, min(end, b) - max(start, a)) for a, b in move_spans)
+
+    move_of = {t: moves_between(received[t], available[t]) for t in available if t in received}
     plan_of = {sub_to_ticket[k]: v for k, v in planning.items() if k in sub_to_ticket}
-    burst = [t[0] for t in seeded[:TICKETS]]
-    singles = [t[0] for t in seeded[TICKETS:]]
+    burst = placed
+    singles = [t[0] for t in seeded[2 * TICKETS:]]
     total = [available[t] - received[t] for t in burst]
     excl = [available[t] - received[t] - move_of.get(t, 0.0) for t in burst]
+    cold_excl = [available[t] - received[t] - move_of.get(t, 0.0) for t in cold]
     # What is left without any file work (discovery, decoding verification, matching, moves):
     # the event, the GET, the bookkeeping and the one catalog transaction.
     overhead = [available[t] - received[t] - move_of.get(t, 0.0) - plan_of.get(t, 0.0) for t in burst]
@@ -176,16 +220,20 @@ async def run() -> Result:
             "p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max(excl)),
             "first_done_ms": ms(min(excl)),
             "including_moves_p50_ms": ms(percentile(total, 50)), "including_moves_p99_ms": ms(percentile(total, 99)),
-            "moves_per_ticket_median_ms": ms(statistics.median(move_of[t] for t in burst)),
+            "moves_waited_median_ms": ms(statistics.median(move_of[t] for t in burst)),
             "plan_per_ticket_median_ms": ms(statistics.median(plan_of[t] for t in burst)),
             "without_file_work_p50_ms": ms(percentile(overhead, 50)),
             "without_file_work_p99_ms": ms(percentile(overhead, 99)),
+            "cold_p50_ms": ms(percentile(cold_excl, 50)), "cold_p99_ms": ms(percentile(cold_excl, 99)),
+            "cold_plan_per_ticket_median_ms": ms(statistics.median(plan_of[t] for t in cold)),
+            "placing_secs": PLACING_SECS, "file_checks_found_at_completion": check_hits,
             "single_completion_p50_ms": ms(percentile(single, 50)),
             "single_completion_max_ms": ms(max(single)),
             "single_plan_median_ms": ms(statistics.median(plan_of[t] for t in singles)),
             "burst_span_s": round(max(available.values()) - min(received.values()), 3),
             "catalog_write_p50_ms": ms(percentile(writes, 50)), "catalog_write_p99_ms": ms(percentile(writes, 99)),
             "baseline_p50_ms": ms(base50), "baseline_p99_ms": ms(base99),
+            "import_batches": batches,
             "tickets": TICKETS, "tracks_per_ticket": 2,
         },
     )

@@ -199,6 +199,25 @@ class FakeQT:
                               for t in body["ticket_ids"]])
         return web.json_response({"completed_at": stamp})
 
+    async def place_many(self, request: web.Request) -> web.Response:
+        """QT's placing phase for tickets whose files are already in their dest_path: the
+        `placing` state write and one pipeline_progress event per file, as QT sends them."""
+        body = await request.json()
+        files = int(body.get("files", 2))
+        texts = []
+        for ticket_id in body["ticket_ids"]:
+            ticket = self.tickets.get(ticket_id)
+            if ticket is None:
+                continue
+            self.put({**ticket, "state": {"type": "placing", "files_placed": files, "total_files": files,
+                                          "started_at": STAMP}})
+            texts.append(json.dumps({"type": "ticket_update", "ticket_id": ticket_id, "state": "placing"}))
+            texts += [json.dumps({"type": "pipeline_progress", "ticket_id": ticket_id, "phase": "placing",
+                                  "current": n, "total": files, "current_name": f"{n:02d}.ogg",
+                                  "percent": 100.0 * n / files}) for n in range(1, files + 1)]
+        await self.broadcast(texts)
+        return web.json_response({"events": len(texts)})
+
     async def stats(self, request: web.Request) -> web.Response:
         return web.json_response({"posts": self.posts, "max_in_flight": self.max_in_flight, "gets": self.gets,
                                   "clients": len(self.clients), "tickets": len(self.tickets)})
@@ -220,6 +239,7 @@ class FakeQT:
             web.post("/bench/seed", self.seed),
             web.post("/bench/blast", self.blast),
             web.post("/bench/complete", self.complete_many),
+            web.post("/bench/place", self.place_many),
             web.get("/bench/stats", self.stats),
             web.post("/bench/reset", self.reset),
         ])

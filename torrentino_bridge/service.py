@@ -22,11 +22,13 @@ from .config import Settings
 from .engine.actions import Actions
 from .engine.intake import Gate, Intake
 from .engine.locks import KeyedLocks
+from .engine.prechecks import PlacementPrechecks
 from .engine.reconciler import Reconciler
 from .engine.repair import repair
 from .engine.requests import RequestStatusUpdater
 from .engine.submitter import Submitter
 from .engine.tracker import Notifier, TicketTracker
+from .importing.checks import FileChecks
 from .metrics import Metrics
 from .notify import AdminNotifier
 from .ops import systemd
@@ -132,9 +134,12 @@ class BridgeService:
             max_response_bytes=t.max_response_bytes, lookup_max_tickets=t.lookup_max_tickets,
         )
         self.statuses = RequestStatusUpdater(self.store, self.catalog, self.metrics)
+        # Files checked while QT places them; the import at `completed` looks them up.
+        checks = FileChecks()
         self.tracker = TicketTracker(
             s, self.store, self.catalog, self.client, self.statuses, self.locks, self.tasks,
             self.metrics, import_db=self._import_db, notifier=self._notifier or self.notifier.notify,
+            checks=checks, prechecks=PlacementPrechecks(self.store, s.media, checks, self.tasks),
         )
         self.submitter = Submitter(
             self.store, self.catalog, self.client, self.statuses, self.locks,

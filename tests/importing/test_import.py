@@ -228,12 +228,12 @@ async def test_a_journal_left_mid_move_is_resumed(env: Env, monkeypatch: pytest.
     real = placement.rename_into_place
     calls = 0
 
-    def failing(src: Path, dst: Path, *, root: Path) -> placement.Identity | None:
+    def failing(src: Path, dst: Path, *, root: Path, dirty: set[Path] | None = None) -> placement.Identity | None:
         nonlocal calls
         calls += 1
         if calls == 4:
             raise OSError(5, "Input/output error")
-        return real(src, dst, root=root)
+        return real(src, dst, root=root, dirty=dirty)
 
     monkeypatch.setattr(placement, "rename_into_place", failing)
     with pytest.raises(Exception, match="Input/output error"):

@@ -21,7 +21,9 @@ from ..config import Settings
 from ..domain.availability import can_transition
 from ..domain.models import Availability, TrackChange
 from ..domain.status import LIVE_SUBMISSION_STATES, RELEASING_STATES, SubmissionState, submission_state_for
-from ..importing import ImportJob, forget_import, import_tracks
+from ..importing import ImportJob, ImportOutcome, forget_import
+from ..importing.batch import import_batch
+from ..importing.checks import FileChecks
 from ..metrics import Metrics
 from ..qt.client import TorrentinoClient
 from ..qt.errors import QTError, QTNotFound
@@ -34,12 +36,14 @@ from ..qt.events import (
     TicketUpdate,
     TorrentProgress,
 )
-from ..qt.types import Ticket
+from ..qt.types import Ticket, TicketState
 from ..store.bridge import BridgeStore, SubmissionRow
 from ..store.catalog import Catalog
 from ..store.db import is_busy
 from ..tasks import TaskSupervisor
+from .import_queue import ImportQueue
 from .locks import KeyedLocks
+from .prechecks import PlacementPrechecks
 from .requests import RequestStatusUpdater
 
 log = structlog.get_logger(__name__)
@@ -81,6 +85,8 @@ class TicketTracker:
         *,
         import_db: aiosqlite.Connection,
         notifier: Notifier | None = None,
+        checks: FileChecks | None = None,
+        prechecks: PlacementPrechecks | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -92,6 +98,10 @@ class TicketTracker:
         self.metrics = metrics
         self.import_db = import_db
         self.notifier = notifier
+        self.checks = checks
+        self.prechecks = prechecks
+        self._completed: set[str] = set()               # ticket ids an event said are completed
+        self.imports = ImportQueue(self._import_batch, tasks)
         self.progress: dict[str, Progress] = {}        # submission id -> last known progress
         self._last_refresh: dict[str, float] = {}       # ticket id -> monotonic time
         self._pending: dict[str, bool] = {}             # ticket id -> another refresh wanted
@@ -107,6 +117,10 @@ class TicketTracker:
                 sub = await self._lookup(ticket_id)
                 if sub is None:
                     return  # not ours (QT serves other consumers too)
+                if state == "placing" and self.prechecks is not None:
+                    self.prechecks.note(ticket_id)
+                elif state == "completed":
+                    self._completed.add(ticket_id)
                 changed = state != sub.qt_state or sub.state is SubmissionState.INTENT
                 progress_due = state in _PROGRESS_STATES and self._refresh_due(ticket_id)
                 if changed or progress_due:
@@ -115,6 +129,8 @@ class TicketTracker:
                 if await self._lookup(ticket_id) is not None:
                     self.schedule(ticket_id)
             case PipelineProgress(ticket_id=ticket_id, phase=phase, percent=percent):
+                if phase == "placing" and self.prechecks is not None and await self._lookup(ticket_id):
+                    self.prechecks.note(ticket_id)
                 await self._note_progress(ticket_id, phase, percent)
             case TorrentProgress(ticket_id=ticket_id, percent=percent):
                 await self._note_progress(ticket_id, "downloading", percent)
@@ -183,6 +199,13 @@ class TicketTracker:
             return
         self._remember(sub)
         self._last_refresh[ticket_id] = time.monotonic()
+        if ticket_id in self._completed:
+            # `completed` is terminal and the import needs none of its details: no GET, which
+            # matters when many tickets complete at once.
+            self._completed.discard(ticket_id)
+            await self._apply_or_defer(sub, Ticket(id=ticket_id, state=TicketState(type="completed"),
+                                                   dest_path=sub.dest_path))
+            return
         try:
             ticket = await self.client.get_ticket(ticket_id)
         except QTNotFound:
@@ -192,13 +215,16 @@ class TicketTracker:
             log.warning("ticket.refresh_failed", ticket_id=ticket_id, submission_id=sub.id,
                         error=err.message or type(err).__name__)
             return
+        await self._apply_or_defer(sub, ticket)
+
+    async def _apply_or_defer(self, sub: SubmissionRow, ticket: Ticket) -> None:
         try:
             await self.apply(sub, ticket)
         except sqlite3.OperationalError as err:
             if not is_busy(err):
                 raise
             # A locked catalog is transient: the reconciler applies QT's state again later.
-            log.warning("ticket.apply_deferred", ticket_id=ticket_id, submission_id=sub.id, error=str(err))
+            log.warning("ticket.apply_deferred", ticket_id=ticket.id, submission_id=sub.id, error=str(err))
 
     async def apply_gone(self, sub: SubmissionRow, reason: str) -> None:
         async with self.locks.hold(sub.id):
@@ -360,8 +386,7 @@ class TicketTracker:
         bound.info("import.started", tracks=len(job.tracks), source_dir=str(job.source_dir))
         started = time.monotonic()
         try:
-            outcome = await import_tracks(job, bridge_db=self.import_db, catalog=self.catalog,
-                                          media=self.settings.media)
+            outcome = await self.imports.run(job)
         except Exception as err:
             if is_busy(err):
                 # The catalog stayed locked past every retry. The journalled import resumes on
@@ -387,6 +412,10 @@ class TicketTracker:
         self.progress.pop(sub.id, None)
         bound.info("import.finished", imported=len(outcome.imported), failed=len(outcome.failed),
                    summary=outcome.summary or None)
+
+    async def _import_batch(self, jobs: list[ImportJob]) -> dict[str, ImportOutcome | Exception]:
+        return await import_batch(jobs, bridge_db=self.import_db, catalog=self.catalog,
+                                  media=self.settings.media, checks=self.checks)
 
     def _effective(self, in_catalog: Availability, bridge_view: Availability) -> Availability:
         """A track's state: the catalog's, or ours where the catalog cannot store it."""

@@ -16,11 +16,14 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mutagen
 
 from .errors import ImportSourceError
+
+if TYPE_CHECKING:
+    from .checks import FileChecks
 
 # Never audio, whatever they contain: not worth opening.
 SKIP_EXTENSIONS = frozenset({
@@ -102,17 +105,19 @@ def check_source_dir(source_dir: Path, incoming: Path) -> Path:
     return real
 
 
-def discover(source_dir: Path, incoming: Path) -> Discovery:
+def discover(source_dir: Path, incoming: Path, checks: FileChecks | None = None) -> Discovery:
+    """Every file under source_dir, sniffed (or looked up in `checks` when unchanged)."""
     root = check_source_dir(source_dir, incoming)
     audio: list[AudioFile] = []
     rejected: list[Rejected] = []
-    _walk(root, root, audio, rejected)
+    _walk(root, root, audio, rejected, checks)
     audio.sort(key=lambda a: a.rel)
     rejected.sort(key=lambda r: r.rel)
     return Discovery(audio, rejected)
 
 
-def _walk(root: Path, directory: Path, audio: list[AudioFile], rejected: list[Rejected]) -> None:
+def _walk(root: Path, directory: Path, audio: list[AudioFile], rejected: list[Rejected],
+          checks: FileChecks | None) -> None:
     with os.scandir(directory) as entries:
         items = sorted(entries, key=lambda e: e.name)
     for entry in items:
@@ -135,14 +140,14 @@ def _walk(root: Path, directory: Path, audio: list[AudioFile], rejected: list[Re
                 rejected.append(Rejected(rel + "/", "sample directory"))
                 continue
             try:
-                _walk(root, path, audio, rejected)
+                _walk(root, path, audio, rejected, checks)
             except OSError as err:
                 rejected.append(Rejected(rel + "/", f"unreadable directory ({err.strerror or err})"))
             continue
         if not stat.S_ISREG(st.st_mode):
             rejected.append(Rejected(rel, "not a regular file"))
             continue
-        found = inspect_file(path, rel, st.st_size)
+        found = checks.inspect(path, rel, st) if checks is not None else inspect_file(path, rel, st.st_size)
         if isinstance(found, Rejected):
             rejected.append(found)
         else:

@@ -30,6 +30,7 @@ from ..domain.models import AlbumMeta, Availability, TrackChange, TrackMeta
 from ..store.catalog import Catalog
 from ..store.db import connect
 from . import journal, placement
+from .checks import FileChecks
 from .discovery import check_source_dir
 from .errors import PlacementError, TemplateError
 from .journal import JobRow, MoveRow
@@ -49,7 +50,7 @@ class ImportJob:
 
 
 async def import_tracks(job: ImportJob, *, bridge_db: aiosqlite.Connection, catalog: Catalog,
-                        media: MediaSettings) -> ImportOutcome:
+                        media: MediaSettings, checks: FileChecks | None = None) -> ImportOutcome:
     """Import (or finish importing) one job; idempotent per job.key."""
     bound = log.bind(import_key=job.key, album_id=job.album.id)
     async with journal_connection(bridge_db) as conn:
@@ -63,7 +64,7 @@ async def import_tracks(job: ImportJob, *, bridge_db: aiosqlite.Connection, cata
             # Re-read under the lock: another task may have finished this key meanwhile.
             row = await journal.get_job(conn, job.key)
             if row is None:
-                row = await _plan_and_record(conn, job, catalog, media, bound)
+                row = await _plan_and_record(conn, job, catalog, media, bound, checks)
             if row.state != "done":
                 await _finish(conn, row, catalog, media, bound)
                 row = await journal.get_job(conn, job.key)
@@ -142,24 +143,35 @@ async def _dir_lock(path: Path, bound: Any) -> AsyncIterator[None]:
 
 
 async def _plan_and_record(conn: aiosqlite.Connection, job: ImportJob, catalog: Catalog,
-                           media: MediaSettings, bound: Any) -> JobRow:
+                           media: MediaSettings, bound: Any, checks: FileChecks | None = None) -> JobRow:
     album_tracks = await catalog.get_album_tracks(job.album.id)
     plan = await asyncio.to_thread(
-        plan_import, job.source_dir, job.album, list(job.tracks), media, album_tracks=album_tracks
+        plan_import, job.source_dir, job.album, list(job.tracks), media, album_tracks=album_tracks,
+        checks=checks,
     )
     moves = await asyncio.to_thread(build_moves, plan, media, job.key)
-    labels = {t.id: track_label(t) for t in plan.tracks}
+    new = new_job(job, plan, moves)
     await journal.create_job(
-        conn, key=job.key, album_id=job.album.id, source_dir=str(plan.source_dir),
-        failed=plan.failed, labels=labels, report=plan.to_json(), moves=moves,
+        conn, key=new.key, album_id=new.album_id, source_dir=new.source_dir,
+        failed=new.failed, labels=new.labels, report=new.report, moves=new.moves,
     )
+    log_planned(bound, plan, new.labels)
+    row = await journal.get_job(conn, job.key)
+    assert row is not None
+    return row
+
+
+def new_job(job: ImportJob, plan: ImportPlan, moves: list[MoveRow]) -> journal.NewJob:
+    labels = {t.id: track_label(t) for t in plan.tracks}
+    return journal.NewJob(key=job.key, album_id=job.album.id, source_dir=str(plan.source_dir),
+                          failed=plan.failed, labels=labels, report=plan.to_json(), moves=moves)
+
+
+def log_planned(bound: Any, plan: ImportPlan, labels: dict[str, str]) -> None:
     bound.info("import.planned", matched=len(plan.matches), failed=len(plan.failed),
                rejected_files=len(plan.rejected))
     for track_id, reason in plan.failed.items():
         bound.info("import.track_unmatched", track_id=track_id, track=labels[track_id], reason=reason)
-    row = await journal.get_job(conn, job.key)
-    assert row is not None
-    return row
 
 
 def build_moves(plan: ImportPlan, media: MediaSettings, key: str) -> list[MoveRow]:
@@ -196,19 +208,24 @@ async def _finish(conn: aiosqlite.Connection, row: JobRow, catalog: Catalog, med
         except OSError as err:
             bound.error("import.move_failed", track_id=move.track_id, error=str(err))
             raise PlacementError(f"cannot place {move.src} at {move.dst}: {err}") from err
-    imported = {m.track_id: m.audio_uri for m in done if m.state == "placed"}
-    failed = dict(row.failed)
-    failed.update({m.track_id: m.error or "placement failed" for m in done if m.state == "failed"})
-    order = list(row.labels)
-    outcome = ImportOutcome(
-        imported={t: imported[t] for t in order if t in imported},
-        failed={t: failed[t] for t in order if t in failed},
-        summary=summarise(row.labels, imported, failed),
-    )
+    outcome = outcome_of(row, done)
     await apply_outcome(catalog, outcome)
     await journal.finish_job(conn, row.key, outcome.to_json())
     bound.info("import.done", imported=len(outcome.imported), failed=len(outcome.failed),
                summary=outcome.summary or None)
+
+
+def outcome_of(row: JobRow, done: Sequence[MoveRow]) -> ImportOutcome:
+    """The outcome of a job whose moves all reached 'placed' or 'failed'."""
+    imported = {m.track_id: m.audio_uri for m in done if m.state == "placed"}
+    failed = dict(row.failed)
+    failed.update({m.track_id: m.error or "placement failed" for m in done if m.state == "failed"})
+    order = list(row.labels)
+    return ImportOutcome(
+        imported={t: imported[t] for t in order if t in imported},
+        failed={t: failed[t] for t in order if t in failed},
+        summary=summarise(row.labels, imported, failed),
+    )
 
 
 async def _advance(conn: aiosqlite.Connection, move: MoveRow, media: MediaSettings) -> MoveRow:
@@ -229,24 +246,33 @@ async def _advance(conn: aiosqlite.Connection, move: MoveRow, media: MediaSettin
         if here is not None and here.ino == move.tmp_ino:
             return await _mark(conn, move, "placed", dst_ino=here.ino)
 
-    await asyncio.to_thread(placement.remove_temp, tmp)
-    here = await asyncio.to_thread(placement.identity, dst)
-    if here is not None and (here.dev, here.ino) == (move.src_dev, move.src_ino):
-        return await _mark(conn, move, "placed", dst_ino=here.ino)    # renamed before a crash
-    source = await asyncio.to_thread(placement.identity, src)
-    if source is None:
-        return await _mark(conn, move, "failed", error="missing: the file vanished before import")
-    if (source.dev, source.ino, source.size) != (move.src_dev, move.src_ino, move.src_size):
-        return await _mark(conn, move, "failed",
-                           error="corrupt: the file changed after it was verified")
-    await asyncio.to_thread(placement.check_source, src, media.incoming)
-    placed = await asyncio.to_thread(placement.rename_into_place, src, dst, root=media.root)
-    if placed is not None:
-        return await _mark(conn, move, "placed", dst_ino=placed.ino)
+    renamed = await asyncio.to_thread(rename_step, move, media)
+    if renamed is not None:
+        return await _mark(conn, move, renamed.state, dst_ino=renamed.dst_ino, error=renamed.error)
     copy = await asyncio.to_thread(placement.copy_to_temp, src, tmp, root=media.root)
     move = await _mark(conn, move, "copied", tmp_ino=copy.ino)
     placed = await asyncio.to_thread(placement.commit_temp, tmp, dst)
     return await _mark(conn, move, "placed", dst_ino=placed.ino)
+
+
+def rename_step(move: MoveRow, media: MediaSettings, dirty: set[Path] | None = None) -> MoveRow | None:
+    """A move from its planned state: renamed into place, found renamed by a run that
+    crashed, or failed; None when source and destination are on different filesystems
+    (the caller copies). Blocking; returns the row as it should be journalled. With
+    `dirty`, the directories to fsync are left to the caller (see rename_into_place)."""
+    src, dst, tmp = Path(move.src), Path(move.dst), Path(move.tmp)
+    placement.remove_temp(tmp)
+    here = placement.identity(dst)
+    if here is not None and (here.dev, here.ino) == (move.src_dev, move.src_ino):
+        return replace(move, state="placed", dst_ino=here.ino)    # renamed before a crash
+    source = placement.identity(src)
+    if source is None:
+        return replace(move, state="failed", error="missing: the file vanished before import")
+    if (source.dev, source.ino, source.size) != (move.src_dev, move.src_ino, move.src_size):
+        return replace(move, state="failed", error="corrupt: the file changed after it was verified")
+    placement.check_source(src, media.incoming)
+    placed = placement.rename_into_place(src, dst, root=media.root, dirty=dirty)
+    return None if placed is None else replace(move, state="placed", dst_ino=placed.ino)
 
 
 async def _mark(conn: aiosqlite.Connection, move: MoveRow, state: str, *, tmp_ino: int | None = None,
@@ -258,13 +284,18 @@ async def _mark(conn: aiosqlite.Connection, move: MoveRow, state: str, *, tmp_in
 
 
 async def apply_outcome(catalog: Catalog, outcome: ImportOutcome) -> None:
-    """ONE catalog transaction for the whole import. A track that failed here but already
-    plays (an earlier import) keeps its audio: fetch_error would hide a good file."""
-    ids: Sequence[str] = [*outcome.imported, *outcome.failed]
+    """ONE catalog transaction for the whole import."""
+    await apply_outcomes(catalog, [outcome])
+
+
+async def apply_outcomes(catalog: Catalog, outcomes: Sequence[ImportOutcome]) -> None:
+    """ONE catalog transaction for any number of imports. A track that failed here but
+    already plays (an earlier import) keeps its audio: fetch_error would hide a good file."""
+    ids: Sequence[str] = [t for o in outcomes for t in (*o.imported, *o.failed)]
     current = await catalog.get_tracks(ids)
     changes = [TrackChange(t, Availability.AVAILABLE, audio_uri=uri)
-               for t, uri in outcome.imported.items() if t in current]
-    changes += [TrackChange(t, Availability.FETCH_ERROR) for t in outcome.failed
+               for o in outcomes for t, uri in o.imported.items() if t in current]
+    changes += [TrackChange(t, Availability.FETCH_ERROR) for o in outcomes for t in o.failed
                 if t in current and current[t].availability is not Availability.AVAILABLE]
     await catalog.apply(changes)
 

@@ -10,7 +10,24 @@ from typing import Any
 
 import aiosqlite
 
-from ..store.db import transaction, utcnow, with_busy_retry
+from ..store.db import chunked, marks, transaction, utcnow, with_busy_retry
+
+_INSERT_JOB = (
+    "INSERT INTO import_jobs (key, album_id, source_dir, state, failed, labels, report,"
+    " created_at, updated_at) VALUES (?, ?, ?, 'moving', ?, ?, ?, ?, ?)"
+)
+_INSERT_MOVE = (
+    "INSERT INTO import_moves (key, track_id, src, dst, tmp, audio_uri, src_dev, src_ino,"
+    " src_size, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?)"
+)
+_SET_MOVE = (
+    "UPDATE import_moves SET state = ?, tmp_ino = COALESCE(?, tmp_ino),"
+    " dst_ino = COALESCE(?, dst_ino), error = ?, updated_at = ? WHERE key = ? AND track_id = ?"
+)
+_FINISH_JOB = (
+    "UPDATE import_jobs SET state = 'done', outcome = ?, updated_at = ?, finished_at = ? WHERE key = ?"
+)
+_MARK_CLEANED = "UPDATE import_jobs SET cleaned_at = ?, updated_at = ? WHERE key = ?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,76 +76,108 @@ def _move(row: aiosqlite.Row) -> MoveRow:
 
 
 async def _write(conn: aiosqlite.Connection, what: str, sql: str, params: Sequence[Any]) -> None:
+    await _write_many(conn, what, sql, [params])
+
+
+async def _write_many(conn: aiosqlite.Connection, what: str, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """One statement over many rows, in one transaction."""
+    if not rows:
+        return
+
     async def run() -> None:
         async with transaction(conn):
-            await conn.execute(sql, params)
+            await conn.executemany(sql, rows)
 
     await with_busy_retry(run, attempts=8, what=what)
 
 
 async def get_job(conn: aiosqlite.Connection, key: str) -> JobRow | None:
-    async with conn.execute("SELECT * FROM import_jobs WHERE key = ?", (key,)) as cur:
-        row = await cur.fetchone()
-    return _job(row) if row else None
+    rows = await conn.execute_fetchall("SELECT * FROM import_jobs WHERE key = ?", (key,))
+    return next((_job(r) for r in rows), None)
+
+
+async def get_jobs(conn: aiosqlite.Connection, keys: Sequence[str]) -> dict[str, JobRow]:
+    found: dict[str, JobRow] = {}
+    for part in chunked(keys):
+        rows = await conn.execute_fetchall(f"SELECT * FROM import_jobs WHERE key IN ({marks(len(part))})", part)
+        found.update((row["key"], _job(row)) for row in rows)
+    return found
 
 
 async def get_moves(conn: aiosqlite.Connection, key: str) -> list[MoveRow]:
-    async with conn.execute(
-        "SELECT * FROM import_moves WHERE key = ? ORDER BY rowid", (key,)
-    ) as cur:
-        return [_move(r) for r in await cur.fetchall()]
+    rows = await conn.execute_fetchall("SELECT * FROM import_moves WHERE key = ? ORDER BY rowid", (key,))
+    return [_move(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    key: str
+    album_id: str
+    source_dir: str
+    failed: dict[str, str]
+    labels: dict[str, str]
+    report: dict[str, Any]
+    moves: Sequence[MoveRow]
 
 
 async def create_job(conn: aiosqlite.Connection, *, key: str, album_id: str, source_dir: str,
                      failed: dict[str, str], labels: dict[str, str], report: dict[str, Any],
                      moves: Sequence[MoveRow]) -> None:
     """The whole plan in one transaction, committed before any file moves."""
+    await create_jobs(conn, [NewJob(key, album_id, source_dir, failed, labels, report, moves)])
+
+
+async def create_jobs(conn: aiosqlite.Connection, jobs: Sequence[NewJob]) -> None:
+    """Plans of many imports in one transaction, committed before any of their files moves."""
     now = utcnow()
 
     async def run() -> None:
         async with transaction(conn):
-            await conn.execute(
-                "INSERT INTO import_jobs (key, album_id, source_dir, state, failed, labels, report,"
-                " created_at, updated_at) VALUES (?, ?, ?, 'moving', ?, ?, ?, ?, ?)",
-                (key, album_id, source_dir, json.dumps(failed), json.dumps(labels),
-                 json.dumps(report), now, now),
-            )
-            await conn.executemany(
-                "INSERT INTO import_moves (key, track_id, src, dst, tmp, audio_uri, src_dev, src_ino,"
-                " src_size, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?)",
-                [(key, m.track_id, m.src, m.dst, m.tmp, m.audio_uri, m.src_dev, m.src_ino,
-                  m.src_size, now) for m in moves],
-            )
+            await conn.executemany(_INSERT_JOB, [
+                (j.key, j.album_id, j.source_dir, json.dumps(j.failed), json.dumps(j.labels),
+                 json.dumps(j.report), now, now) for j in jobs
+            ])
+            await conn.executemany(_INSERT_MOVE, [
+                (j.key, m.track_id, m.src, m.dst, m.tmp, m.audio_uri, m.src_dev, m.src_ino, m.src_size, now)
+                for j in jobs for m in j.moves
+            ])
 
-    await with_busy_retry(run, attempts=8, what="import.journal.create")
+    if jobs:
+        await with_busy_retry(run, attempts=8, what="import.journal.create")
 
 
 async def set_move(conn: aiosqlite.Connection, key: str, track_id: str, state: str, *,
                    tmp_ino: int | None = None, dst_ino: int | None = None,
                    error: str | None = None) -> None:
-    await _write(
-        conn, "import.journal.move",
-        "UPDATE import_moves SET state = ?, tmp_ino = COALESCE(?, tmp_ino),"
-        " dst_ino = COALESCE(?, dst_ino), error = ?, updated_at = ? WHERE key = ? AND track_id = ?",
-        (state, tmp_ino, dst_ino, error, utcnow(), key, track_id),
-    )
+    await _write(conn, "import.journal.move", _SET_MOVE,
+                 (state, tmp_ino, dst_ino, error, utcnow(), key, track_id))
+
+
+async def set_moves(conn: aiosqlite.Connection, moves: Sequence[MoveRow]) -> None:
+    """Record the state each move reached (as carried by the rows), in one transaction."""
+    now = utcnow()
+    await _write_many(conn, "import.journal.move", _SET_MOVE, [
+        (m.state, m.tmp_ino, m.dst_ino, m.error, now, m.key, m.track_id) for m in moves
+    ])
 
 
 async def finish_job(conn: aiosqlite.Connection, key: str, outcome: dict[str, Any]) -> None:
+    await finish_jobs(conn, {key: outcome})
+
+
+async def finish_jobs(conn: aiosqlite.Connection, outcomes: dict[str, dict[str, Any]]) -> None:
     now = utcnow()
-    await _write(
-        conn, "import.journal.finish",
-        "UPDATE import_jobs SET state = 'done', outcome = ?, updated_at = ?, finished_at = ?"
-        " WHERE key = ?",
-        (json.dumps(outcome), now, now, key),
-    )
+    await _write_many(conn, "import.journal.finish", _FINISH_JOB,
+                      [(json.dumps(o), now, now, key) for key, o in outcomes.items()])
 
 
 async def mark_cleaned(conn: aiosqlite.Connection, key: str) -> None:
+    await mark_cleaned_many(conn, [key])
+
+
+async def mark_cleaned_many(conn: aiosqlite.Connection, keys: Sequence[str]) -> None:
     now = utcnow()
-    await _write(conn, "import.journal.cleaned",
-                 "UPDATE import_jobs SET cleaned_at = ?, updated_at = ? WHERE key = ?",
-                 (now, now, key))
+    await _write_many(conn, "import.journal.cleaned", _MARK_CLEANED, [(now, now, k) for k in keys])
 
 
 async def forget_job(conn: aiosqlite.Connection, key: str, *, only_done: bool = True) -> bool:

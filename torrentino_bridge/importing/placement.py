@@ -84,8 +84,10 @@ def check_source(src: Path, incoming: Path) -> None:
         raise PlacementError(f"{src} is outside media.incoming")
 
 
-def rename_into_place(src: Path, dst: Path, *, root: Path) -> Identity | None:
-    """Rename src over dst. Returns dst's identity, or None when the filesystems differ."""
+def rename_into_place(src: Path, dst: Path, *, root: Path, dirty: set[Path] | None = None) -> Identity | None:
+    """Rename src over dst. Returns dst's identity, or None when the filesystems differ.
+    With `dirty`, the two directories are added to it for the caller to fsync once for
+    many renames, instead of here."""
     ensure_dir(root, dst.parent)
     fsync_file(src)      # the downloader's data is durable before the name points at it
     try:
@@ -94,8 +96,11 @@ def rename_into_place(src: Path, dst: Path, *, root: Path) -> Identity | None:
         if err.errno == errno.EXDEV:
             return None
         raise
-    fsync_dir(dst.parent)
-    fsync_dir(src.parent)
+    if dirty is not None:
+        dirty.update((dst.parent, src.parent))
+    else:
+        fsync_dir(dst.parent)
+        fsync_dir(src.parent)
     placed = identity(dst)
     if placed is None:
         raise PlacementError(f"{dst} vanished right after the rename")

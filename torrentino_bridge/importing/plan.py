@@ -15,10 +15,11 @@ from typing import Any
 
 from ..config import MediaSettings
 from ..domain.models import AlbumMeta, TrackMeta
+from .checks import FileChecks, verify_all
 from .discovery import AudioFile, discover
 from .matching import FileFacts, MatchResult, TrackFacts, match
 from .names import parse_name, side_positions
-from .verify import Health, verify_file
+from .verify import Health
 
 MISSING = "missing"
 
@@ -81,9 +82,11 @@ def _sorted_tracks(tracks: Sequence[TrackMeta]) -> list[TrackMeta]:
 
 
 def plan_import(source_dir: Path, album: AlbumMeta, tracks: list[TrackMeta], media: MediaSettings,
-                *, album_tracks: Sequence[TrackMeta] | None = None) -> ImportPlan:
-    """Discover, verify and match; blocking I/O (run it in a thread from async code)."""
-    found = discover(source_dir, media.incoming)
+                *, album_tracks: Sequence[TrackMeta] | None = None,
+                checks: FileChecks | None = None) -> ImportPlan:
+    """Discover, verify and match; blocking I/O (run it in a thread from async code).
+    With `checks`, files already checked in their current version are not read again."""
+    found = discover(source_dir, media.incoming, checks)
     real_dir = source_dir.resolve()
     requested = _sorted_tracks(list({t.id: t for t in tracks}.values()))
     context = {t.id: t for t in (album_tracks or ())}
@@ -91,7 +94,7 @@ def plan_import(source_dir: Path, album: AlbumMeta, tracks: list[TrackMeta], med
         context.setdefault(t.id, t)
     album_order = _sorted_tracks(list(context.values()))
 
-    health = [verify_file(a) for a in found.audio]
+    health = verify_all(found.audio, checks)
     result = match(
         _file_facts(found.audio, health), _track_facts(album_order),
         album_name=album.name, tolerance=media.duration_tolerance_secs,

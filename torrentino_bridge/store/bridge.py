@@ -124,13 +124,14 @@ class BridgeStore:
         async with self._lock, transaction(self.conn):
             yield self.conn
 
+    # execute_fetchall is one trip to aiosqlite's thread; execute + fetch + close are three.
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._lock, self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        async with self._lock:
+            return list(await self.conn.execute_fetchall(sql, params))
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        async with self._lock, self.conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
 
     async def data_version(self) -> int:
         row = await self._one("PRAGMA data_version")

@@ -105,9 +105,11 @@ class Catalog:
         raise NotImplementedError
 
     async def _fetch_tracks(self, sql: str, params: Sequence[object]) -> list[TrackMeta]:
-        async with self.conn.execute(sql, params) as cur:
-            rows = await cur.fetchall()
-        return [self._track(row) for row in rows]
+        return [self._track(row) for row in await self._rows(sql, params)]
+
+    async def _rows(self, sql: str, params: Sequence[object]) -> list[aiosqlite.Row]:
+        """One trip to aiosqlite's thread (execute + fetch + close would be three)."""
+        return list(await self.conn.execute_fetchall(sql, params))
 
     def _track(self, row: aiosqlite.Row) -> TrackMeta:
         raise NotImplementedError
@@ -139,12 +141,12 @@ class PlanCatalog(Catalog):
         )
 
     async def get_album(self, album_id: str) -> AlbumMeta | None:
-        async with self.conn.execute(
+        rows = await self._rows(
             "SELECT al.id, al.name, al.year, ar.name AS artist FROM albums al"
             " LEFT JOIN artists ar ON ar.id = al.artist_id WHERE al.id = ?",
             (album_id,),
-        ) as cur:
-            row = await cur.fetchone()
+        )
+        row = rows[0] if rows else None
         if row is None:
             return None
         return AlbumMeta(id=row["id"], name=row["name"], artist=row["artist"], year=_year(row["year"]))
@@ -223,7 +225,7 @@ class PezzottifyCatalog(Catalog):
         )
 
     async def get_album(self, album_id: str) -> AlbumMeta | None:
-        async with self.conn.execute(
+        rows = await self._rows(
             "SELECT al.id, al.name, al.release_date,"
             " (SELECT ar.name FROM artist_albums aa JOIN artists ar ON ar.rowid = aa.artist_rowid"
             "   WHERE aa.album_rowid = al.rowid"
@@ -234,8 +236,8 @@ class PezzottifyCatalog(Catalog):
             "   GROUP BY ar.rowid ORDER BY COUNT(*) DESC, ar.rowid LIMIT 1) AS track_artist"
             " FROM albums al WHERE al.id = ?",
             (album_id,),
-        ) as cur:
-            row = await cur.fetchone()
+        )
+        row = rows[0] if rows else None
         if row is None:
             return None
         return AlbumMeta(

@@ -1,0 +1,61 @@
+"""Imports of completed tickets, gathered into batches.
+
+Each ticket's refresh hands its import here and waits for the outcome. One worker imports
+whatever has gathered as one batch (importing.batch): a lone completion goes at once, and
+the completions that arrive while a batch runs go together in the next. Nothing waits on
+a timer to fill a batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from ..importing import ImportJob, ImportOutcome
+from ..tasks import TaskSupervisor
+
+Result = ImportOutcome | Exception
+RunBatch = Callable[[list[ImportJob]], Awaitable[dict[str, Result]]]
+
+
+class ImportQueue:
+    def __init__(self, run_batch: RunBatch, tasks: TaskSupervisor, *, max_batch: int = 200) -> None:
+        self.run_batch = run_batch
+        self.tasks = tasks
+        self.max_batch = max_batch
+        self._waiting: list[tuple[ImportJob, asyncio.Future[Result]]] = []
+        self._worker: asyncio.Task[None] | None = None
+        self.batches = 0
+
+    async def run(self, job: ImportJob) -> ImportOutcome:
+        """Import one job with whatever else is waiting; raises what stopped it."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._waiting.append((job, future))
+        if self._worker is None or self._worker.done():
+            self._worker = self.tasks.start("imports", self._drain(), critical=False)
+        result = await future
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self.max_batch]
+            del self._waiting[: self.max_batch]
+            # A waiter cancelled before its turn (shutdown) has nothing started: leave it out.
+            batch = [(job, f) for job, f in batch if not f.done()]
+            if not batch:
+                continue
+            self.batches += 1
+            try:
+                results = await self.run_batch([job for job, _ in batch])
+            except Exception as err:
+                results = {job.key: err for job, _ in batch}
+            except BaseException:
+                for _, future in batch:
+                    if not future.done():
+                        future.cancel()
+                raise
+            for job, future in batch:
+                if not future.done():
+                    future.set_result(results.get(job.key) or RuntimeError(f"import {job.key}: no result"))

@@ -1,0 +1,98 @@
+"""What each file turned out to be (mutagen's reading and the decoding check), remembered
+per file version, so the work can be done while QT is still placing a ticket's files and
+the import at `completed` only looks the answers up.
+
+A version is the path plus (device, inode, size, mtime, ctime): a file QT is still writing,
+or one replaced or touched after its check, has another version and is checked again. The
+import also re-proves (device, inode, size) just before each move. Blocking I/O; thread-safe.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from .discovery import AudioFile, Rejected, discover, inspect_file
+from .verify import Health, verify_file
+
+Version = tuple[str, int, int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    found: AudioFile | Rejected
+    health: Health | None = None     # None until verified (and for files that are not audio)
+
+
+def version_of(path: Path, st: os.stat_result) -> Version:
+    return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class FileChecks:
+    """A bounded memory of checked file versions (least recently used goes first)."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[Version, Checked] = OrderedDict()
+        self._latest: dict[str, Version] = {}    # path -> the version last inspected
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def inspect(self, path: Path, rel: str, st: os.stat_result) -> AudioFile | Rejected:
+        version = version_of(path, st)
+        with self._lock:
+            entry = self._entries.get(version)
+            if entry is not None:
+                self._entries.move_to_end(version)
+                self._latest[str(path)] = version
+                self.hits += 1
+                return entry.found
+            self.misses += 1
+        found = inspect_file(path, rel, st.st_size)
+        self._store(version, Checked(found))
+        return found
+
+    def verify(self, audio: AudioFile) -> Health:
+        """verify_file, remembered when the file is still the version inspected."""
+        with self._lock:
+            version = self._latest.get(str(audio.path))
+            entry = self._entries.get(version) if version is not None else None
+            if entry is not None and entry.health is not None:
+                return entry.health
+        health = verify_file(audio)
+        try:
+            now = version_of(audio.path, os.lstat(audio.path))
+        except OSError:
+            return health
+        if now == version and entry is not None and entry.found == audio:
+            self._store(now, Checked(audio, health))
+        return health
+
+    def _store(self, version: Version, entry: Checked) -> None:
+        with self._lock:
+            self._entries[version] = entry
+            self._entries.move_to_end(version)
+            self._latest[version[0]] = version
+            while len(self._entries) > self.capacity:
+                old, _ = self._entries.popitem(last=False)
+                if self._latest.get(old[0]) == old:
+                    del self._latest[old[0]]
+
+
+def verify_all(audio: list[AudioFile], checks: FileChecks | None) -> list[Health]:
+    return [checks.verify(a) if checks is not None else verify_file(a) for a in audio]
+
+
+def precheck(source_dir: Path, incoming: Path, checks: FileChecks) -> int:
+    """Inspect and verify every audio file of a directory into `checks` ahead of its import;
+    returns how many audio files it holds."""
+    found = discover(source_dir, incoming, checks)
+    verify_all(found.audio, checks)
+    return len(found.audio)
