@@ -351,7 +351,8 @@ def document() -> dict[str, Any]:
             "version": "1",
             "description": (
                 "The bridge between the Pezzottify catalog and Quentin Torrentino. Errors are always "
-                "JSON `{\"error\": \"...\"}`. Admin routes take `Authorization: Bearer <http.admin_token>`; "
+                "JSON `{\"error\": \"...\"}`, including 414 for a URL over 8 KiB and 431 for a "
+                "header over 8 KiB. Admin routes take `Authorization: Bearer <http.admin_token>`; "
                 "user routes are called by the catalog server with `Authorization: Bearer "
                 f"<http.service_token>` and `{USER_HEADER}: <user id>`; the callback takes "
                 f"`Authorization: Bearer <http.callback_secret>` (or `{CALLBACK_HEADER}`)."

@@ -14,6 +14,7 @@ from .auth import authenticate
 from .errors import json_errors, security_headers
 from .health import QTProbe
 from .keys import CALLBACK_EVENTS, QT_PROBE, SERVICE
+from .limits import PARSER_ARGS, request_limits
 from .routes import add_routes
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def build_app(service: BridgeService) -> web.Application:
-    app = web.Application(middlewares=[security_headers, json_errors, authenticate],
+    app = web.Application(middlewares=[security_headers, json_errors, request_limits, authenticate],
                           client_max_size=MAX_BODY_BYTES)
     app[SERVICE] = service
     app[CALLBACK_EVENTS] = Counter(
@@ -46,7 +47,7 @@ async def _probe_session(app: web.Application) -> AsyncIterator[None]:
 async def start_http(service: BridgeService) -> web.AppRunner:
     """Serve the API; the port actually bound is stored on service.http_port."""
     http = service.settings.http
-    runner = web.AppRunner(build_app(service), access_log=None, shutdown_timeout=2.0)
+    runner = web.AppRunner(build_app(service), access_log=None, shutdown_timeout=2.0, **PARSER_ARGS)
     await runner.setup()
     try:
         site = web.TCPSite(runner, http.host, http.port)
