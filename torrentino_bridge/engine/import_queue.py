@@ -3,31 +3,39 @@
 Each ticket's refresh hands its import here and waits for the outcome. One worker imports
 whatever has gathered as one batch (importing.batch): a lone completion goes at once, and
 the completions that arrive while a batch runs go together in the next. Nothing waits on
-a timer to fill a batch.
+a timer to fill a batch. Items are import jobs, or whatever the batch function takes
+(the tracker hands in submissions), told apart by `key`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
-from ..importing import ImportJob, ImportOutcome
+from ..importing import ImportOutcome
 from ..tasks import TaskSupervisor
 
 Result = ImportOutcome | Exception
-RunBatch = Callable[[list[ImportJob]], Awaitable[dict[str, Result]]]
+Item = TypeVar("Item")
 
 
-class ImportQueue:
-    def __init__(self, run_batch: RunBatch, tasks: TaskSupervisor, *, max_batch: int = 200) -> None:
+def _job_key(item: Any) -> str:
+    return str(item.key)
+
+
+class ImportQueue(Generic[Item]):
+    def __init__(self, run_batch: Callable[[list[Item]], Awaitable[dict[str, Result]]], tasks: TaskSupervisor,
+                 *, max_batch: int = 200, key: Callable[[Item], str] = _job_key) -> None:
         self.run_batch = run_batch
         self.tasks = tasks
         self.max_batch = max_batch
-        self._waiting: list[tuple[ImportJob, asyncio.Future[Result]]] = []
+        self.key = key
+        self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._worker: asyncio.Task[None] | None = None
         self.batches = 0
 
-    async def run(self, job: ImportJob) -> ImportOutcome:
+    async def run(self, job: Item) -> ImportOutcome:
         """Import one job with whatever else is waiting; raises what stopped it."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((job, future))
@@ -50,7 +58,7 @@ class ImportQueue:
             try:
                 results = await self.run_batch([job for job, _ in batch])
             except Exception as err:
-                results = {job.key: err for job, _ in batch}
+                results = {self.key(job): err for job, _ in batch}
             except BaseException:
                 for _, future in batch:
                     if not future.done():
@@ -58,4 +66,5 @@ class ImportQueue:
                 raise
             for job, future in batch:
                 if not future.done():
-                    future.set_result(results.get(job.key) or RuntimeError(f"import {job.key}: no result"))
+                    key = self.key(job)
+                    future.set_result(results.get(key) or RuntimeError(f"import {key}: no result"))

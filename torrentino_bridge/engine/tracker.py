@@ -54,6 +54,10 @@ Notifier = Callable[[str, SubmissionRow, dict[str, Any]], Awaitable[None]]
 _PROGRESS_STATES = frozenset({"downloading", "converting", "placing", "acquiring"})
 
 
+class _LeftCatalog(Exception):
+    """The album, or every track of a completed submission, is no longer in the catalog."""
+
+
 @dataclass(slots=True)
 class Known:
     """What the event path needs of a live submission, kept in memory: QT sends an event
@@ -101,7 +105,7 @@ class TicketTracker:
         self.checks = checks
         self.prechecks = prechecks
         self._completed: set[str] = set()               # ticket ids an event said are completed
-        self.imports = ImportQueue(self._import_batch, tasks)
+        self.imports: ImportQueue[SubmissionRow] = ImportQueue(self._import_batch, tasks, key=lambda s: s.id)
         self.progress: dict[str, Progress] = {}        # submission id -> last known progress
         self._last_refresh: dict[str, float] = {}       # ticket id -> monotonic time
         self._pending: dict[str, bool] = {}             # ticket id -> another refresh wanted
@@ -111,35 +115,42 @@ class TicketTracker:
 
     # -- events -----------------------------------------------------------------------------
     async def on_event(self, event: Event) -> None:
-        """Called for every event; returns quickly, heavy work runs in per-ticket tasks."""
+        """Called for every event; returns quickly, heavy work runs in per-ticket tasks.
+        An event for a live submission is served from memory, without an await: QT sends
+        one on every progress write of every active ticket."""
         match event:
             case TicketUpdate(ticket_id=ticket_id, state=state):
-                sub = await self._lookup(ticket_id)
+                sub = self._known.get(ticket_id) or await self._lookup(ticket_id)
                 if sub is None:
                     return  # not ours (QT serves other consumers too)
                 if state == "placing" and self.prechecks is not None:
                     self.prechecks.note(ticket_id)
                 elif state == "completed":
                     self._completed.add(ticket_id)
-                changed = state != sub.qt_state or sub.state is SubmissionState.INTENT
-                progress_due = state in _PROGRESS_STATES and self._refresh_due(ticket_id)
-                if changed or progress_due:
+                if (state != sub.qt_state or sub.state is SubmissionState.INTENT
+                        or (state in _PROGRESS_STATES and self._refresh_due(ticket_id))):
                     self.schedule(ticket_id)
             case TicketDeleted(ticket_id=ticket_id):
                 if await self._lookup(ticket_id) is not None:
                     self.schedule(ticket_id)
             case PipelineProgress(ticket_id=ticket_id, phase=phase, percent=percent):
-                if phase == "placing" and self.prechecks is not None and await self._lookup(ticket_id):
+                sub = self._known.get(ticket_id) or await self._lookup(ticket_id)
+                if sub is None:
+                    return
+                if phase == "placing" and self.prechecks is not None:
                     self.prechecks.note(ticket_id)
-                await self._note_progress(ticket_id, phase, percent)
+                self._note_progress(sub, phase, percent)
             case TorrentProgress(ticket_id=ticket_id, percent=percent):
-                await self._note_progress(ticket_id, "downloading", percent)
+                sub = self._known.get(ticket_id) or await self._lookup(ticket_id)
+                if sub is not None:
+                    self._note_progress(sub, "downloading", percent)
             case OrchestratorStatus(running=running):
                 self.orchestrator_running = running
             case Heartbeat():
                 pass
 
     async def _lookup(self, ticket_id: str) -> Known | None:
+        # on_event reads self._known itself first (no coroutine for the common case).
         known = self._known.get(ticket_id)
         if known is not None:
             return known
@@ -157,6 +168,10 @@ class TicketTracker:
         return known
 
     def _refresh_due(self, ticket_id: str) -> bool:
+        """Whether a progress tick should refresh the ticket. Not while a refresh is queued
+        or running: it reads the progress too (only a state change asks for one more)."""
+        if ticket_id in self._pending:
+            return False
         last = self._last_refresh.get(ticket_id)
         return last is None or time.monotonic() - last >= self.settings.bridge.progress_refresh_secs
 
@@ -180,16 +195,28 @@ class TicketTracker:
         finally:
             self._pending.pop(ticket_id, None)
 
-    async def _note_progress(self, ticket_id: str, phase: str | None, percent: float | None) -> None:
-        sub = await self._lookup(ticket_id)
-        if sub is None:
-            return
+    def _note_progress(self, sub: Known, phase: str | None, percent: float | None) -> None:
+        """Keep the latest progress in memory; write it at most once per progress_refresh_secs,
+        in a task of its own so the event path never waits for the database."""
+        prog = self.progress.get(sub.submission_id)
+        if prog is None:
+            prog = self.progress[sub.submission_id] = Progress(phase, percent)
+        else:
+            if phase:
+                prog.phase = phase
+            if percent is not None:
+                prog.percent = percent
         now = time.monotonic()
-        prog = self.progress.setdefault(sub.submission_id, Progress(phase, percent))
-        prog.phase, prog.percent = phase or prog.phase, percent if percent is not None else prog.percent
         if now - prog.written_at >= self.settings.bridge.progress_refresh_secs:
             prog.written_at = now
-            await self.store.update_submission(sub.submission_id, progress=prog.percent, phase=prog.phase)
+            name = f"progress:{sub.submission_id}"
+            write = self.store.update_submission(sub.submission_id, progress=prog.percent, phase=prog.phase)
+            try:
+                self.tasks.start(name, write, critical=False)
+            except RuntimeError:
+                # The previous write (a locked database retries for a while) is still
+                # running; the first tick after the next interval writes the newer value.
+                log.debug("ticket.progress_write_pending", submission_id=sub.submission_id)
 
     # -- refresh and apply ---------------------------------------------------------------------
     async def refresh(self, ticket_id: str) -> None:
@@ -317,11 +344,7 @@ class TicketTracker:
                     bound.info("ticket.needs_approval", candidates=len(details["candidates"]))
                     await self._notify("needs_approval", sub, details)
             case SubmissionState.IMPORTING:
-                await self.store.update_submission(
-                    sub.id, state=SubmissionState.IMPORTING, qt_state=qt_state, phase="importing",
-                    progress=100.0,
-                )
-                await self._import(sub, bound)
+                await self._import(sub, bound)     # the batch marks it importing
             case SubmissionState.FAILED:
                 reason = ticket.state.error_text or qt_state.replace("_", " ")
                 error = f"Quentin Torrentino: {reason}"
@@ -371,22 +394,12 @@ class TicketTracker:
         self.progress.pop(sub.id, None)
 
     async def _import(self, sub: SubmissionRow, bound: structlog.BoundLogger) -> None:
-        tracks = [t for t in await self.store.submission_tracks(sub.id) if t.active]
-        metas = await self.catalog.get_tracks([t.track_id for t in tracks])
-        album = await self.catalog.get_album(sub.album_id)
-        if album is None or not metas:
-            await self._end(sub, SubmissionState.FAILED, "completed",
-                            "import failed: the album or its tracks left the catalog", None)
-            return
-        job = ImportJob(
-            key=sub.id, album=album,
-            tracks=[metas[t.track_id] for t in tracks if t.track_id in metas],
-            source_dir=Path(sub.local_dir),
-        )
-        bound.info("import.started", tracks=len(job.tracks), source_dir=str(job.source_dir))
         started = time.monotonic()
         try:
-            outcome = await self.imports.run(job)
+            outcome = await self.imports.run(sub)
+        except _LeftCatalog as err:
+            await self._end(sub, SubmissionState.FAILED, "completed", str(err), None)
+            return
         except Exception as err:
             if is_busy(err):
                 # The catalog stayed locked past every retry. The journalled import resumes on
@@ -413,9 +426,28 @@ class TicketTracker:
         bound.info("import.finished", imported=len(outcome.imported), failed=len(outcome.failed),
                    summary=outcome.summary or None)
 
-    async def _import_batch(self, jobs: list[ImportJob]) -> dict[str, ImportOutcome | Exception]:
-        return await import_batch(jobs, bridge_db=self.import_db, catalog=self.catalog,
-                                  media=self.settings.media, checks=self.checks)
+    async def _import_batch(self, subs: list[SubmissionRow]) -> dict[str, ImportOutcome | Exception]:
+        """The imports of submissions whose tickets completed, as one batch: marked importing
+        and read from both databases together, then importing.batch."""
+        ids = [s.id for s in subs]
+        await self.store.mark_importing(ids)
+        tracks = await self.store.active_tracks_of(ids)
+        metas = await self.catalog.get_tracks([t.track_id for ts in tracks.values() for t in ts])
+        albums = {a: await self.catalog.get_album(a) for a in dict.fromkeys(s.album_id for s in subs)}
+        results: dict[str, ImportOutcome | Exception] = {}
+        jobs = []
+        for sub in subs:
+            album = albums.get(sub.album_id)
+            wanted = [metas[t.track_id] for t in tracks[sub.id] if t.track_id in metas]
+            if album is None or not wanted:
+                results[sub.id] = _LeftCatalog("import failed: the album or its tracks left the catalog")
+                continue
+            jobs.append(ImportJob(key=sub.id, album=album, tracks=wanted, source_dir=Path(sub.local_dir)))
+            log.info("import.started", submission_id=sub.id, ticket_id=sub.ticket_id, album_id=sub.album_id,
+                     tracks=len(wanted), source_dir=sub.local_dir)
+        results.update(await import_batch(jobs, bridge_db=self.import_db, catalog=self.catalog,
+                                          media=self.settings.media, checks=self.checks))
+        return results
 
     def _effective(self, in_catalog: Availability, bridge_view: Availability) -> Availability:
         """A track's state: the catalog's, or ours where the catalog cannot store it."""

@@ -301,6 +301,28 @@ class BridgeStore:
         )
         return [_sub_track(r) for r in rows]
 
+    async def active_tracks_of(self, submission_ids: Sequence[str]) -> dict[str, list[SubmissionTrack]]:
+        """The live tracks of many submissions, in one query per chunk."""
+        found: dict[str, list[SubmissionTrack]] = {i: [] for i in submission_ids}
+        for part in chunked(list(submission_ids)):
+            rows = await self._all(
+                f"SELECT * FROM submission_tracks WHERE active = 1 AND submission_id IN ({marks(len(part))})"
+                " ORDER BY submission_id, track_id", part,
+            )
+            for row in rows:
+                found[row["submission_id"]].append(_sub_track(row))
+        return found
+
+    async def mark_importing(self, submission_ids: Sequence[str]) -> None:
+        """QT completed these tickets and their import starts: one transaction for all."""
+        now = utcnow()
+        async with self.tx() as conn:
+            await conn.executemany(
+                "UPDATE submissions SET state = 'importing', qt_state = 'completed', phase = 'importing',"
+                " progress = 100, updated_at = ? WHERE id = ?",
+                [(now, i) for i in submission_ids],
+            )
+
     async def mark_submitted(self, submission_id: str, ticket_id: str, qt_state: str) -> None:
         now = utcnow()
         async with self.tx() as conn:
