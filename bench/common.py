@@ -9,6 +9,7 @@ import concurrent.futures
 import json
 import os
 import platform
+import re
 import socket
 import sqlite3
 import sys
@@ -253,6 +254,13 @@ class FakeQTProcess:
             return await resp.json()
 
 
+def unit_nice() -> int:
+    """The Nice= of deploy/torrentino-bridge.service (0 when it sets none)."""
+    unit = (ROOT / "deploy" / "torrentino-bridge.service").read_text()
+    found = re.search(r"^Nice=(-?\d+)$", unit, re.M)
+    return int(found.group(1)) if found else 0
+
+
 class DaemonProcess:
     """`python -m torrentino_bridge run` with its log in a file."""
 
@@ -264,6 +272,7 @@ class DaemonProcess:
     async def __aenter__(self) -> DaemonProcess:
         with self.log.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
+                "nice", "-n", str(unit_nice()),      # as the systemd unit runs it
                 sys.executable, "-m", "torrentino_bridge", "--log-format", "json", "run",
                 "--config", str(self.config), cwd=str(ROOT), stdout=asyncio.subprocess.DEVNULL, stderr=log,
             )

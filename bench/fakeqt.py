@@ -89,8 +89,16 @@ class FakeQT:
         if ticket is None:
             return
         if self.templates is not None:
+            # QT's placing phase: the state write, then the files, one progress event each.
+            files = sorted(self.templates.iterdir())
+            await self.broadcast([json.dumps({"type": "ticket_update", "ticket_id": ticket_id, "state": "placing"})])
             dest = Path(ticket["dest_path"])
-            await asyncio.to_thread(shutil.copytree, self.templates, dest, dirs_exist_ok=True)
+            await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+            for n, path in enumerate(files, start=1):
+                await asyncio.to_thread(shutil.copy2, path, dest / path.name)
+                await self.broadcast([json.dumps({
+                    "type": "pipeline_progress", "ticket_id": ticket_id, "phase": "placing", "current": n,
+                    "total": len(files), "current_name": path.name, "percent": 100.0 * n / len(files)})])
         self.put({**ticket, "state": COMPLETED})
         await self.broadcast([json.dumps({"type": "ticket_update", "ticket_id": ticket_id, "state": "completed"})])
 
