@@ -382,6 +382,15 @@ def _twin_titles() -> Case:
                 failed={"tw-101": "ambiguous", "tw-201": "ambiguous"})
 
 
+def _mislabelled_copy() -> Case:
+    """Track 1 is missing; in its place, a copy of track 8 renamed "01 - Neon Lights" (its tags
+    still say Stay, and both last 3 s). The copy must not become track 1."""
+    files = _numbered(SINGLE, lambda d, n, t: f"{n:02d} - {t}.ogg", skip=((1, 1),))
+    expected = _expect(files, SINGLE)
+    files.append(FileSpec("01 - Neon Lights.ogg", (1, 8)))
+    return Case("mislabelled_copy", SINGLE, files, expected, failed={"nd-101": "missing"})
+
+
 def _vinyl_sides() -> Case:
     files = []
     for d, n, t, *_ in VINYL.tracks:
@@ -396,6 +405,6 @@ CASES: list[Case] = [
     _content_sniffing(), _reordered_edition(), _partial_request(), _scene_style(),
     _cd_folders(), _disc_folders_no_tags(), _disc_track_names(), _packed_numbers(),
     _continuous_numbers(), _double_missing_disc2_track(), _vinyl_sides(), _wrong_album(),
-    _double_titles_only(), _twin_titles(),
+    _double_titles_only(), _twin_titles(), _mislabelled_copy(),
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}

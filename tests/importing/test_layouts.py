@@ -88,6 +88,13 @@ def test_corrupt_files_fail_only_their_own_track(layout_root: Path,
     assert reasons["11 - The Long Goodbye.flac"].endswith("(looks like 11 The Long Goodbye)")
 
 
+def test_a_renamed_copy_of_another_track_is_not_taken_for_the_name(layout_root: Path,
+                                                                   layout_media: MediaSettings) -> None:
+    plan = plan_case(CASES_BY_NAME["mislabelled_copy"], layout_root, layout_media)
+    assert plan.failed == {"nd-101": "missing"}
+    assert _reasons(plan) == {"01 - Neon Lights.ogg": "another file fits 8 Stay (feat. Mira) better"}
+
+
 def test_summary_over_the_whole_fixture_set(layout_root: Path, layout_media: MediaSettings,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     correct = unmatched = wrong = expected_unmatched = 0

@@ -157,3 +157,73 @@ def test_duration_llr_falls_with_distance() -> None:
 def test_logistic_is_bounded() -> None:
     assert logistic(1e9) == pytest.approx(1.0)
     assert logistic(-1e9) == pytest.approx(0.0)
+
+
+# A file whose tags and name point at different tracks (regression: the title score took the
+# better of tag and name title, so a copy of track 3 *named* "01 - Neon Lights" was imported as
+# track 1). A tolerance of 30 s lets track 3's 181 s fit track 1's 200 s too, as real album
+# tracks often do: duration cannot settle it, so the tags must.
+def copy_of_3_named_as_1(rel: str = "01 - Neon Lights.flac", **tags: object) -> FileFacts:
+    values: dict[str, object] = {"seconds": 181.0, "tag_title": "Salt & Pepper", "tag_track": 3}
+    values.update(tags)
+    return file(rel, **values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("real_first", [None, "zz garbage.flac", "05 untitled.flac"])
+def test_a_copy_named_as_another_track_is_never_taken_for_it(real_first: str | None) -> None:
+    files = [copy_of_3_named_as_1(), file("03 - Salt & Pepper.flac", seconds=181.0,
+                                          tag_title="Salt & Pepper", tag_track=3)]
+    if real_first is not None:     # the real track 1 under a name that says nothing (or lies)
+        files.append(file(real_first, seconds=200.0, tag_title="Neon Lights", tag_track=1))
+    result = match(files, album(), album_name=None, tolerance=30.0, threshold=0.6)
+    got = {album()[t].id: files[p.file].rel for t, p in result.matched.items()}
+    assert got == {"t3": "03 - Salt & Pepper.flac", **({"t1": real_first} if real_first else {})}
+    assert result.best_for_file[0].track == 2       # "another file fits 3 Salt & Pepper better"
+    assert "tags say 3 Salt & Pepper, name says 1 Neon Lights" in result.best_for_file[0].signals
+
+
+def test_tags_and_duration_outweigh_a_name_that_contradicts_them() -> None:
+    # The copy alone: its tags and length say track 3, nothing else claims track 3.
+    result = match([copy_of_3_named_as_1()], album(), album_name=None, tolerance=30.0, threshold=0.6)
+    assert list(result.matched) == [2]
+    consistent = match([file("03 - Salt & Pepper.flac", seconds=181.0, tag_title="Salt & Pepper",
+                             tag_track=3)], album(), album_name=None, tolerance=30.0, threshold=0.6)
+    # ...but with less confidence than a file whose name agrees: the contradiction counts.
+    assert result.matched[2].logit < consistent.matched[2].logit - 2.0
+
+
+def test_a_contradicted_file_whose_length_fits_only_its_name_goes_nowhere() -> None:
+    # Tags say track 3, length fits only track 1: neither the tags nor the name is trusted.
+    files = [copy_of_3_named_as_1(seconds=200.0)]
+    assert run(files, album()) == {}
+
+
+@pytest.mark.parametrize("rel", ["01 - Neon Lights.flac", "01.flac"])
+def test_a_bare_tag_number_against_the_name_goes_nowhere(rel: str) -> None:
+    # No tag title: a tag number alone does not outweigh the name, nor the name it.
+    files = [copy_of_3_named_as_1(rel, tag_title=None)]
+    result = match(files, album(), album_name=None, tolerance=30.0, threshold=0.6)
+    assert result.matched == {}
+    assert result.best_for_file[0].contradicted
+
+
+def test_a_tag_title_outweighs_a_bare_name_number() -> None:
+    files = [copy_of_3_named_as_1("01.flac", tag_track=None)]
+    assert run(files, album(), tolerance=30.0) == {"t3": "01.flac"}
+
+
+def test_wrong_tag_numbers_next_to_right_titles_are_no_conflict() -> None:
+    # A rip whose tags all say track 1: the titles in tags and names agree, so it is no conflict.
+    files = [file(f"{i:02d} - {t}.flac", seconds=s, tag_title=t, tag_track=1)
+             for i, (t, s) in enumerate(zip(TITLES, SECONDS, strict=True), start=1)]
+    result = match(files, album(), album_name=None, tolerance=10.0, threshold=0.6)
+    assert {album()[t].id: files[p.file].rel for t, p in result.matched.items()} == {
+        f"t{i}": files[i - 1].rel for i in range(1, 7)}
+    assert not any("name says" in s for p in result.matched.values() for s in p.signals)
+
+
+def test_another_editions_number_in_both_name_and_tags_is_no_conflict() -> None:
+    # Another edition's running order, names without titles: "01.flac" tagged Café Noir #1.
+    files = [file("01.flac", seconds=245.0, tag_title="Café Noir", tag_track=1),
+             file("02.flac", seconds=200.0, tag_title="Neon Lights", tag_track=2)]
+    assert run(files, album()) == {"t2": "01.flac", "t1": "02.flac"}

@@ -5,6 +5,11 @@ each signal says for or against (numbers from tags and from the path, title simi
 duration, the album tag). A signal that is absent says nothing; one that disagrees
 counts against. The confidence is the logistic of the score.
 
+A file whose tags and name point at different tracks of the album contradicts itself (a
+renamed copy, or bad tags). Its name is then set aside and the contradiction counts
+against it: it may only go to the track its tag title names, on the tags' and duration's
+evidence; with no tag title it goes nowhere.
+
 The assignment runs twice:
 1. healthy files whose duration fits, pairs at or above the threshold, globally best;
    two pairs whose files could be swapped at almost no cost are a coin flip, and both
@@ -60,6 +65,7 @@ class PairScore:
     confidence: float
     signals: tuple[str, ...]
     duration_ok: bool
+    contradicted: bool = False            # the file's own tags say it is another track
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,10 @@ _NUMBER_DISAGREE = -3.0
 _DURATION_MAX = 2.0
 _ALBUM_AGREE = 0.5
 _ALBUM_DISAGREE = -1.0
+# A file whose tags and name disagree: whatever it is matched to, it is less certain.
+_CONFLICT = -3.0
+# A title this close names that track ("same song spelled differently", titles.py).
+_CLAIM_SIMILARITY = 0.85
 
 
 def logistic(x: float) -> float:
@@ -145,6 +155,32 @@ def _agrees(alts: list[_Alt], t: TrackFacts) -> bool:
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class _Conflict:
+    allowed: frozenset[int]               # tracks the tag title names; empty: none at all
+    text: str
+
+
+def _conflict(tag_title: set[int], tag_number: set[int], name_title: set[int], name_number: set[int],
+              tracks: Sequence[TrackFacts]) -> _Conflict | None:
+    """Do the file's tags and name point at different tracks? Titles are compared when both
+    name a track (wrong tag numbers next to agreeing titles are no conflict); otherwise one
+    track in common will do (another edition's "01" in both the name and the tag number)."""
+    if tag_title and name_title:
+        tags, name = tag_title, name_title
+    else:
+        tags, name = tag_title | tag_number, name_title | name_number
+    if not tags or not name or tags & name:
+        return None
+
+    def label(ids: set[int]) -> str:
+        return " or ".join(f"{tracks[i].number} {tracks[i].name}" for i in sorted(ids))
+
+    # The tags travel with the audio, the name is whatever someone renamed it to: a tag title
+    # outweighs the name. A bare tag number does not, and the name never outweighs the tags.
+    return _Conflict(frozenset(tag_title), f"tags say {label(tags)}, name says {label(name)}")
+
+
 def _describe(source: str, alts: list[_Alt]) -> str:
     disc, number, position = alts[0]
     if position is not None:
@@ -167,14 +203,34 @@ class Scorer:
         self.hyps = [_hypotheses(f, discs, len(tracks)) for f in files]
         # How many tracks each hypothesis fits: one = decisive, several = ambiguous.
         self.fits = [[sum(_agrees(alts, t) for t in tracks) for _, alts in h] for h in self.hyps]
+        self.tag_sims = [[title_similarity(f.tag_title, t.name) for t in tracks] for f in files]
+        self.name_sims = [[max((s for s in (title_similarity(c, t.name) for c in f.name.titles)
+                                if s is not None), default=None) for t in tracks] for f in files]
+        self.conflicts = [self._find_conflict(fi) for fi in range(len(files))]
+
+    def _find_conflict(self, fi: int) -> _Conflict | None:
+        def titled(sims: list[float | None]) -> set[int]:
+            return {ti for ti, s in enumerate(sims) if s is not None and s >= _CLAIM_SIMILARITY}
+
+        def numbered(tag: bool) -> set[int]:
+            return {ti for ti, t in enumerate(self.tracks)
+                    if any(_agrees(alts, t) for source, alts in self.hyps[fi] if (source == "tag") == tag)}
+
+        return _conflict(titled(self.tag_sims[fi]), numbered(True), titled(self.name_sims[fi]),
+                         numbered(False), self.tracks)
 
     def score(self, fi: int, ti: int, *, use_duration: bool = True) -> PairScore:
         f, t = self.files[fi], self.tracks[ti]
         total = self.prior
         signals: list[str] = []
+        # A file contradicting itself is judged on its tags and duration alone (see _conflict).
+        conflict = self.conflicts[fi]
+        trust_name = conflict is None
 
         verdicts = []
         for (source, alts), fits in zip(self.hyps[fi], self.fits[fi], strict=True):
+            if source != "tag" and not trust_name:
+                continue
             if _agrees(alts, t):
                 verdicts.append("strong" if fits == 1 else "weak")
                 signals.append(_describe(source, alts) + " ok")
@@ -187,7 +243,7 @@ class Scorer:
             elif all(v == "no" for v in verdicts):
                 total += _NUMBER_DISAGREE
 
-        sims = [s for s in (title_similarity(c, t.name) for c in (f.tag_title, *f.name.titles))
+        sims = [s for s in (self.tag_sims[fi][ti], self.name_sims[fi][ti] if trust_name else None)
                 if s is not None]
         if sims:
             best = max(sims)
@@ -211,7 +267,13 @@ class Scorer:
             elif sim is not None and sim < 0.5:
                 total += _ALBUM_DISAGREE
                 signals.append("album tag differs")
-        return PairScore(fi, ti, total, logistic(total), tuple(signals), duration_ok)
+
+        contradicted = False
+        if conflict is not None:
+            total += _CONFLICT
+            contradicted = ti not in conflict.allowed
+            signals.append(conflict.text)
+        return PairScore(fi, ti, total, logistic(total), tuple(signals), duration_ok, contradicted)
 
 
 def match(files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *, album_name: str | None,
@@ -224,7 +286,7 @@ def match(files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *, album_nam
     scores = [[scorer.score(fi, ti) for ti in range(len(tracks))] for fi in range(len(files))]
 
     def eligible(s: PairScore) -> bool:
-        return files[s.file].healthy and s.duration_ok and s.logit >= cut
+        return files[s.file].healthy and s.duration_ok and not s.contradicted and s.logit >= cut
 
     # Weights are log-odds above the cut, so every chosen pair clears the threshold.
     weights = [[(s.logit - cut + 1e-6) if eligible(s) else None for s in row] for row in scores]
@@ -246,7 +308,7 @@ def match(files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *, album_nam
                 continue
             s = scorer.score(fi, ti, use_duration=False)
             explain_scores[(fi, ti)] = s
-            row.append(s.logit - cut + 1e-6 if s.logit >= cut else None)
+            row.append(s.logit - cut + 1e-6 if s.logit >= cut and not s.contradicted else None)
         weights2.append(row)
     second = max_weight_matching(weights2)
     explained = {second_tracks[r]: explain_scores[(second_files[c], second_tracks[r])]
@@ -254,7 +316,7 @@ def match(files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *, album_nam
 
     best_for_file = {}
     for fi, row in enumerate(scores):
-        best_for_file[fi] = max(row, key=lambda s: (s.logit, -s.track))
+        best_for_file[fi] = max(row, key=lambda s: (not s.contradicted, s.logit, -s.track))
     return MatchResult(matched=matched, explained=explained, best_for_file=best_for_file,
                        ambiguous=ambiguous)
 
