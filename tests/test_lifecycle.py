@@ -205,3 +205,51 @@ def _async(check):
         return check()
 
     return run
+
+
+async def test_a_catalog_locked_at_start_does_not_stop_the_daemon(tmp_path, sim, monkeypatch):
+    """Before: startup repair gave up on the locked catalog and the daemon exited 1. Now it
+    starts, reports not ready, and finishes repair (then the work) once the lock is gone."""
+    catalog = build_catalog(tmp_path / "catalog.db", [
+        album("alb-ok", "Fine", "Record", ["a", "b"]),
+        album("alb-stale", "Left", "Behind", ["c"], availability="fetching"),   # a crashed run's
+    ])
+    setup = sqlite3.connect(catalog)
+    setup.execute("PRAGMA journal_mode = WAL")
+    setup.close()
+    monkeypatch.setenv("TORRENTINO_BRIDGE_CATALOG__BUSY_TIMEOUT_MS", "50")
+    monkeypatch.setenv("TORRENTINO_BRIDGE_CATALOG__WRITE_RETRIES", "1")
+    config = config_with_secrets(tmp_path, catalog, sim.base_url)
+    blocker = sqlite3.connect(catalog, isolation_level=None)   # the catalog server, mid-write
+    blocker.execute("BEGIN IMMEDIATE")
+    blocker.execute("UPDATE tracks SET name = name")
+    daemon = Daemon(config, tmp_path / "daemon.log")
+    try:
+        await (await daemon.start()).started()
+        assert any(e.get("event") == "repair.deferred" for e in daemon.events())
+        port = next(e["port"] for e in daemon.events() if e.get("event") == "http.listening")
+        insert_request(tmp_path / "bridge.db", "r1", "alb-ok")
+
+        import aiohttp
+
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+            body = await resp.json()
+        assert resp.status == 503 and body["components"]["repair"]["ok"] is False
+        assert "locked" in body["components"]["repair"]["error"]
+        await wait_for(_async(lambda: any(e.get("event") == "repair.still_locked" for e in daemon.events())),
+                       what="a repair retry")
+        assert daemon.proc is not None and daemon.proc.returncode is None
+        assert request_status(tmp_path / "bridge.db", "r1") == "pending"
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    await wait_for(_async(lambda: request_status(tmp_path / "bridge.db", "r1") == "completed"),
+                   what="the request once repair ran", timeout=60)
+    assert any(e.get("event") == "repair.recovered" for e in daemon.events())
+    assert await daemon.stop() == 0
+    conn = sqlite3.connect(catalog)
+    assert conn.execute("SELECT availability FROM tracks WHERE album_id = 'alb-stale'").fetchall() == [
+        ("fetch_error",)]
+    conn.close()
+    assert sim.post_count == 1

@@ -1,6 +1,8 @@
 """The daemon: one service object that starts the parts in order and stops them in reverse.
 
 start(): lock, databases (migrations, schema check), QT client, startup repair, workers.
+Repair must finish before the workers start (see engine/repair.py); a catalog locked past
+every retry defers it: the daemon serves HTTP, reports not-ready and retries in the background.
 stop(): stop taking work, let running imports and catalog writes finish within the grace
 period, cancel the rest, close the socket, the HTTP session, the databases, the lock.
 """
@@ -8,6 +10,7 @@ period, cancel the rest, close the socket, the HTTP session, the databases, the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -39,10 +42,13 @@ from .qt.websocket import EventStream
 from .ratelimit import RateLimiter
 from .store.bridge import BridgeStore
 from .store.catalog import Catalog, open_catalog
-from .store.db import connect, open_bridge_db
+from .store.db import connect, is_busy, open_bridge_db
 from .tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
+
+REPAIR_RETRY_SECS = 0.5
+REPAIR_MAX_BACKOFF_SECS = 30.0
 
 
 class BridgeService:
@@ -54,6 +60,8 @@ class BridgeService:
         self.locks = KeyedLocks()
         self.stop_event = asyncio.Event()
         self.started_at: float | None = None
+        # Why startup repair has not completed yet (None once it has): the workers wait for it.
+        self.repair_pending: str | None = None
         self._gate = gate
         self._notifier = notifier
         self._lock: InstanceLock | None = None
@@ -96,10 +104,13 @@ class BridgeService:
 
     async def _open(self, *, workers: bool) -> None:
         await self._open_components()
-        await repair(self.store, self.catalog, self.statuses)
+        repaired = await self._first_repair(defer=workers)
         if not workers:
             return
-        self._start_workers()
+        if repaired:
+            self._start_workers()
+        else:
+            self.tasks.start("repair", self._repair_until_done(), oneshot=True)
         s = self.settings
         if s.http.enabled:
             from .http.server import start_http
@@ -111,7 +122,47 @@ class BridgeService:
         self.started_at = time.time()
         systemd.notify_ready()
         log.info("bridge.started", catalog_layout=self.catalog.layout, qt_url=s.torrentino.url,
-                 http=f"{s.http.host}:{s.http.port}" if s.http.enabled else None)
+                 http=f"{s.http.host}:{s.http.port}" if s.http.enabled else None,
+                 repair_pending=self.repair_pending is not None)
+
+    async def _first_repair(self, *, defer: bool) -> bool:
+        """Repair once. A locked catalog is transient: with `defer`, note it and return False
+        (the daemon retries in the background) instead of failing the start."""
+        try:
+            await repair(self.store, self.catalog, self.statuses)
+        except Exception as err:
+            if not (defer and is_busy(err)):
+                raise
+            self.repair_pending = f"startup repair is waiting for the catalog: {err}"
+            log.error("repair.deferred", error=str(err), db=str(self.settings.catalog.db),
+                      hint="the catalog stayed locked past every retry; no request is handled until "
+                           "repair succeeds; retrying in the background")
+            return False
+        return True
+
+    async def _repair_until_done(self) -> None:
+        """Retry repair with backoff until the catalog lets it write, then start the workers.
+        Only a locked catalog is retried; any other error ends the task and the daemon."""
+        delay = REPAIR_RETRY_SECS
+        tries = 1
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), delay)
+            if self.stop_event.is_set():
+                return
+            tries += 1
+            try:
+                await repair(self.store, self.catalog, self.statuses)
+            except Exception as err:
+                if not is_busy(err):
+                    raise
+                log.debug("repair.still_locked", error=str(err), tries=tries)
+                delay = min(delay * 2, REPAIR_MAX_BACKOFF_SECS)
+                continue
+            break
+        self.repair_pending = None
+        log.info("repair.recovered", tries=tries)
+        self._start_workers()
 
     async def _open_components(self) -> None:
         s = self.settings

@@ -23,21 +23,24 @@ class TaskSupervisor:
         self.failed = asyncio.Event()
         self.failures: dict[str, str] = {}
 
-    def start(self, name: str, coro: Coroutine[Any, Any, Any], *, critical: bool = True) -> asyncio.Task[Any]:
+    def start(self, name: str, coro: Coroutine[Any, Any, Any], *, critical: bool = True,
+              oneshot: bool = False) -> asyncio.Task[Any]:
+        """`oneshot`: a job that is meant to end; it leaves the worker list when it returns
+        (a worker that returns has stopped working), while its crash still counts."""
         if name in self._tasks and not self._tasks[name].done():
             coro.close()
             raise RuntimeError(f"task {name} is already running")
         task = asyncio.create_task(coro, name=name)
         self._tasks[name] = task
-        task.add_done_callback(lambda t: self._done(name, t, critical))
+        task.add_done_callback(lambda t: self._done(name, t, critical, oneshot))
         return task
 
-    def _done(self, name: str, task: asyncio.Task[Any], critical: bool) -> None:
+    def _done(self, name: str, task: asyncio.Task[Any], critical: bool, oneshot: bool = False) -> None:
         if task.cancelled():
             return
         exc = task.exception()
         if exc is None:
-            if not critical:
+            if not critical or oneshot:
                 self._tasks.pop(name, None)
             return
         log.error("task.crashed", task=name, error=repr(exc), exc_info=exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -154,3 +155,85 @@ async def test_a_lookup_that_cannot_finish_never_posts_again(tmp_path, sim, qt_p
     assert (await until_status(service, "r1", "completed", "failed"))[0] == "completed"
     assert sim.post_count == 1 and len(sim.tickets) == 1
     assert service.submitter.blocked_reason is None
+
+
+# --- startup repair against a locked catalog ----------------------------------------------
+
+STALE = album("alb-stale", "Left", "Behind", ["Half", "Done"], availability="fetching")
+
+
+def locked_catalog(tmp_path) -> tuple[Path, sqlite3.Connection]:
+    """A WAL catalog (as the bridge leaves it) with tracks stuck `fetching` from a crashed run,
+    and a second connection holding its write lock, as the catalog server in a long write."""
+    catalog = build_catalog(tmp_path / "catalog.db", [ALBUM, STALE])
+    setup = sqlite3.connect(catalog)
+    setup.execute("PRAGMA journal_mode = WAL")
+    setup.close()
+    blocker = sqlite3.connect(catalog, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    blocker.execute("UPDATE albums SET name = name")
+    return catalog, blocker
+
+
+async def test_a_locked_catalog_defers_startup_repair_and_nothing_runs_before_it(
+    tmp_path, sim, settings_for, running_bridge, monkeypatch
+):
+    monkeypatch.setenv("TORRENTINO_BRIDGE_HTTP__ADMIN_TOKEN", "admin-token-3e9d1a")
+    monkeypatch.setenv("TORRENTINO_BRIDGE_HTTP__CALLBACK_SECRET", "callback-secret-6b0f27")
+    catalog, blocker = locked_catalog(tmp_path)
+    settings = settings_for(catalog, sim.base_url, http=True)
+    settings.catalog.busy_timeout_ms = 50
+    settings.catalog.write_retries = 1
+    try:
+        with structlog.testing.capture_logs() as logs:
+            service = await running_bridge(settings)     # starts instead of failing
+            assert "database is locked" in (service.repair_pending or "")
+            # Repair precedes every worker: none is running, only the repair retry.
+            assert service.tasks.alive() == {"repair": True}
+            await insert(settings, "r1", album_id="alb-r")
+            async with aiohttp.ClientSession() as http:
+                base = f"http://127.0.0.1:{service.http_port}"
+                async with http.get(f"{base}/healthz") as resp:
+                    assert resp.status == 200
+                async with http.get(f"{base}/readyz") as resp:
+                    body = await resp.json()
+                    assert resp.status == 503 and body["ready"] is False
+                    assert body["components"]["repair"]["ok"] is False
+                    assert "database is locked" in body["components"]["repair"]["error"]
+                # Actions and webhook events would race repair: they wait too.
+                async with http.post(f"{base}/v1/admin/downloads/anything/retry",
+                                     headers={"Authorization": "Bearer admin-token-3e9d1a"}) as resp:
+                    assert resp.status == 503 and resp.headers["Retry-After"]
+                    assert "the bridge is starting" in (await resp.json())["error"]
+                async with http.post(f"{base}/v1/internal/torrentino-callback",
+                                     headers={"Authorization": "Bearer callback-secret-6b0f27"},
+                                     json={"event": "completed", "ticket_id": "t-1"}) as resp:
+                    assert resp.status == 503
+
+            async def retried() -> bool:
+                return sum(e["event"] == "repair.still_locked" for e in logs) >= 2
+
+            await wait_for(retried, what="two more repair attempts on the locked catalog")
+            assert service.tasks.alive() == {"repair": True}
+            assert await service.store.submissions() == [] and sim.post_count == 0
+            assert {v[0] for k, v in catalog_rows(catalog, "plan").items() if k.startswith("alb-stale")} == {
+                "fetching"}
+        # One line when repair is deferred, none per retry at info level or above.
+        assert [e["event"] for e in logs if e["log_level"] in ("warning", "error") and "repair" in e["event"]] == [
+            "repair.deferred"]
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    async def repaired() -> bool:
+        return service.repair_pending is None and {"intake", "submitter", "reconciler", "events"} <= set(
+            service.tasks.alive())
+
+    await wait_for(repaired, what="repair to succeed once the lock is released")
+    assert (await until_status(service, "r1", "completed", "failed"))[0] == "completed"
+    rows = catalog_rows(catalog, "plan")
+    assert {v[0] for k, v in rows.items() if k.startswith("alb-stale")} == {"fetch_error"}
+    assert {v[0] for k, v in rows.items() if k.startswith("alb-r")} == {"available"}
+    assert sim.post_count == 1
+    assert not service.tasks.failed.is_set(), service.tasks.failures
+    assert "repair" not in service.tasks.alive()

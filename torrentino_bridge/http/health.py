@@ -1,7 +1,8 @@
 """Liveness and readiness: what each component says about itself, and the verdicts.
 
-Readiness needs the catalog DB answering, QT answering /health with the configured token,
-and events flowing: the socket connected, or a reconcile pass that succeeded recently.
+Readiness needs startup repair done, the catalog DB answering, QT answering /health with
+the configured token, and events flowing: the socket connected, or a reconcile pass that
+succeeded recently.
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ async def readiness(service: BridgeService, probe: QTProbe) -> tuple[bool, dict[
         catalog, qt = await asyncio.gather(catalog_check, probe.check_qt())
     else:
         catalog, qt = await catalog_check, None
-    components: dict[str, Any] = {"catalog": catalog.as_dict()}
+    components: dict[str, Any] = {"catalog": catalog.as_dict(),
+                                  "repair": {"ok": service.repair_pending is None, "error": service.repair_pending}}
     if qt is not None:
         components["qt"] = {**qt.as_dict(), "url": service.settings.torrentino.url}
         components["events"] = events_state(service, time.time())
@@ -130,5 +132,6 @@ async def readiness(service: BridgeService, probe: QTProbe) -> tuple[bool, dict[
                                    "blocked_reason": service.submitter.blocked_reason}
     else:
         components["qt"] = {"ok": True, "disabled": True, "error": None}
-    ready = catalog.ok and (qt is None or (qt.ok and components["events"]["ok"]))
+    ready = catalog.ok and service.repair_pending is None and (
+        qt is None or (qt.ok and components["events"]["ok"]))
     return ready, {"ready": ready, "components": components}

@@ -56,7 +56,8 @@ _E404 = {"404": _error("Unknown id")}
 _QT = {
     "409": _error("Quentin Torrentino (or the bridge) refuses the action in the ticket's current state"),
     "502": _error("Quentin Torrentino refused the bridge's token or answered unexpectedly"),
-    "503": _error("Quentin Torrentino is unavailable"),
+    "503": _error("Quentin Torrentino is unavailable, or the bridge is starting (startup repair waits "
+                  "for a locked catalog); `Retry-After` says when to try again"),
 }
 
 
@@ -163,9 +164,10 @@ def _schemas() -> dict[str, Schema]:
         "Readiness": _obj({
             "ready": BOOL,
             "components": {
-                "type": "object", "required": ["catalog", "qt"],
+                "type": "object", "required": ["catalog", "repair", "qt"],
                 "properties": {
                     "catalog": check,
+                    "repair": _obj({"ok": BOOL, "error": NSTR}),
                     "qt": {"type": "object", "required": ["ok"], "properties": {"ok": BOOL, "error": NSTR}},
                     "events": _obj({
                         "ok": BOOL, "socket_connected": BOOL, "connected_since": TIME, "last_message_at": TIME,
@@ -216,7 +218,8 @@ def _paths() -> dict[str, Any]:
         }},
         "/readyz": {"get": {
             "tags": ["operations"], "summary": "Readiness",
-            "description": "200 when the catalog DB answers, Quentin Torrentino answers /health with the "
+            "description": "200 when startup repair is done, the catalog DB answers, Quentin Torrentino "
+                           "answers /health with the "
                            "configured token, and events flow (socket connected, or a reconcile pass "
                            "succeeded recently). Each component reports its last error and timestamps.",
             "responses": {"200": {"description": "Ready", **_json(_ref("Readiness"))},
@@ -331,6 +334,7 @@ def _paths() -> dict[str, Any]:
                 "202": {"description": "Accepted (or ignored)", **_json(_obj(
                     {"accepted": BOOL, "event": STR, "ticket_id": NSTR, "ignored": STR}, required=["accepted"]))},
                 **_E400, **_AUTH_401, "413": _error("Body too large"),
+                "503": _error("The bridge is starting (startup repair waits for a locked catalog)"),
             },
         }},
     }

@@ -16,6 +16,7 @@ from .health import QTProbe
 from .keys import CALLBACK_EVENTS, QT_PROBE, SERVICE
 from .limits import PARSER_ARGS, request_limits
 from .routes import add_routes
+from .startup import until_repaired
 
 if TYPE_CHECKING:
     from ..service import BridgeService
@@ -26,7 +27,7 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def build_app(service: BridgeService) -> web.Application:
-    app = web.Application(middlewares=[security_headers, json_errors, request_limits, authenticate],
+    app = web.Application(middlewares=[security_headers, json_errors, request_limits, authenticate, until_repaired],
                           client_max_size=MAX_BODY_BYTES)
     app[SERVICE] = service
     app[CALLBACK_EVENTS] = Counter(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .discovery import AudioFile, Rejected, discover, inspect_file
@@ -53,7 +53,9 @@ class FileChecks:
                 self._entries.move_to_end(version)
                 self._latest[str(path)] = version
                 self.hits += 1
-                return entry.found
+                # The file's name relative to the directory asked about now, which may not be
+                # the one it was checked under (a parent's check); matching reads that name.
+                return entry.found if entry.found.rel == rel else replace(entry.found, rel=rel)
             self.misses += 1
         found = inspect_file(path, rel, st.st_size)
         self._store(version, Checked(found))
