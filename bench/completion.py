@@ -172,7 +172,8 @@ async def run() -> Result:
                 placed = [t[0] for t in seeded[:TICKETS]]
                 await qt.call("POST", "/bench/place", {"ticket_ids": placed, "files": 2})
                 await asyncio.sleep(PLACING_SECS)
-                prechecked = service.tracker.checks.hits if service.tracker.checks else 0
+                assert service.tracker.checks is not None
+                prechecked, preplanned = service.tracker.checks.hits, service.tracker.checks.plans.hits
                 await qt.call("POST", "/bench/complete", {"ticket_ids": placed})
                 await until(lambda: len(available) == TICKETS, timeout=300, what="every placed import")
                 cold = [t[0] for t in seeded[TICKETS:2 * TICKETS]]
@@ -184,6 +185,7 @@ async def run() -> Result:
                                 what="a single import")
                 checks = service.tracker.checks
                 check_hits = (checks.hits - prechecked) if checks else 0
+                plan_hits = (checks.plans.hits - preplanned) if checks else 0
                 batches = service.tracker.imports.batches
             finally:
                 await service.stop()
@@ -227,6 +229,7 @@ async def run() -> Result:
             "cold_p50_ms": ms(percentile(cold_excl, 50)), "cold_p99_ms": ms(percentile(cold_excl, 99)),
             "cold_plan_per_ticket_median_ms": ms(statistics.median(plan_of[t] for t in cold)),
             "placing_secs": PLACING_SECS, "file_checks_found_at_completion": check_hits,
+            "plans_found_at_completion": plan_hits,
             "single_completion_p50_ms": ms(percentile(single, 50)),
             "single_completion_max_ms": ms(max(single)),
             "single_plan_median_ms": ms(statistics.median(plan_of[t] for t in singles)),

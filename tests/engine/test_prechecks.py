@@ -118,8 +118,32 @@ async def test_notes_while_a_check_runs_are_folded_into_one_more_run(env: Env, t
         prechecks.note(TICKET)
     await tasks.drain("precheck:", timeout=60)
     assert not tasks.failures
-    # One run, then one more for the notes that came meanwhile (all hits): not five.
-    assert (checks.hits, checks.misses) == (12, 12)
+    # One run; the notes that came meanwhile find the directory as it was: no second plan.
+    assert (checks.hits, checks.misses) == (0, 12)
+    assert not prechecks._running and not prechecks._again
+
+
+async def test_a_note_after_more_files_arrive_plans_again(env: Env, tasks: TaskSupervisor) -> None:
+    """QT placed half the files, then the rest: the second note plans the directory again
+    (the first plan no longer fits it), and each file is read once."""
+    source = env.case_dir(CASE)
+    held = sorted(source.iterdir())[6:]
+    aside = env.base / "aside"
+    aside.mkdir()
+    for path in held:
+        path.rename(aside / path.name)
+    checks = FileChecks()
+    prechecks = prechecks_for(env, checks, tasks)
+    await live_submission(prechecks.store, source)
+    prechecks.note(TICKET)
+    await tasks.drain("precheck:", timeout=60)
+    for path in held:
+        (aside / path.name).rename(source / path.name)
+    prechecks.note(TICKET)
+    await tasks.drain("precheck:", timeout=60)
+    assert not tasks.failures
+    assert checks.misses == 12                  # every file read exactly once
+    assert len(checks.plans) == 2               # half a directory, then the whole one
 
 
 async def test_tickets_that_are_not_live_or_not_ours_or_not_there_are_skipped(

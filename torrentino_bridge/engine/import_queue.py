@@ -2,9 +2,12 @@
 
 Each ticket's refresh hands its import here and waits for the outcome. One worker imports
 whatever has gathered as one batch (importing.batch): a lone completion goes at once, and
-the completions that arrive while a batch runs go together in the next. Nothing waits on
-a timer to fill a batch. Items are import jobs, or whatever the batch function takes
-(the tracker hands in submissions), told apart by `key`.
+the completions that arrive while a batch runs go together in the next. When the caller
+knows of completions on their way (`expected`: events seen, refreshes not yet here), the
+batch waits for them while they keep coming (no gap over `gather_gap_secs`), at most
+`gather_secs` in all: a burst then makes one batch, not a batch of one and the rest.
+Items are import jobs, or whatever the batch function takes (the tracker hands in
+submissions), told apart by `key`.
 """
 
 from __future__ import annotations
@@ -26,11 +29,17 @@ def _job_key(item: Any) -> str:
 
 class ImportQueue(Generic[Item]):
     def __init__(self, run_batch: Callable[[list[Item]], Awaitable[dict[str, Result]]], tasks: TaskSupervisor,
-                 *, max_batch: int = 200, key: Callable[[Item], str] = _job_key) -> None:
+                 *, max_batch: int = 200, key: Callable[[Item], str] = _job_key,
+                 expected: Callable[[], int] | None = None, gather_secs: float = 0.1,
+                 gather_gap_secs: float = 0.01) -> None:
         self.run_batch = run_batch
         self.tasks = tasks
         self.max_batch = max_batch
         self.key = key
+        self.expected = expected
+        self.gather_secs = gather_secs
+        self.gather_gap_secs = gather_gap_secs
+        self._arrived = asyncio.Event()
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._worker: asyncio.Task[None] | None = None
         self.batches = 0
@@ -39,6 +48,7 @@ class ImportQueue(Generic[Item]):
         """Import one job with whatever else is waiting; raises what stopped it."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((job, future))
+        self._arrived.set()
         if self._worker is None or self._worker.done():
             self._worker = self.tasks.start("imports", self._drain(), critical=False)
         result = await future
@@ -48,6 +58,7 @@ class ImportQueue(Generic[Item]):
 
     async def _drain(self) -> None:
         while self._waiting:
+            await self._gather()
             batch = self._waiting[: self.max_batch]
             del self._waiting[: self.max_batch]
             # A waiter cancelled before its turn (shutdown) has nothing started: leave it out.
@@ -68,3 +79,19 @@ class ImportQueue(Generic[Item]):
                 if not future.done():
                     key = self.key(job)
                     future.set_result(results.get(key) or RuntimeError(f"import {key}: no result"))
+
+    async def _gather(self) -> None:
+        """Wait for the items the caller says are on their way, while they keep arriving."""
+        if self.expected is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.gather_secs
+        while self.expected() > 0 and len(self._waiting) < self.max_batch:
+            left = min(deadline - loop.time(), self.gather_gap_secs)
+            if left <= 0:
+                return
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), left)
+            except TimeoutError:
+                return

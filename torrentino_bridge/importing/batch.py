@@ -73,18 +73,24 @@ async def import_batch(jobs: Sequence[ImportJob], *, bridge_db: aiosqlite.Connec
     async with journal_connection(bridge_db) as conn:
         known = await journal.get_jobs(conn, [j.key for j in jobs])
         fresh: list[ImportJob] = []
+        taken = set()
         for job in jobs:
-            if job.key in known or job.key in {f.key for f in fresh}:
+            if job.key in known or job.key in taken:
                 slow.append(job)
             elif not job.tracks:
                 results[job.key] = ImportOutcome({}, {}, "")
             else:
                 fresh.append(job)
+                taken.add(job.key)
         if fresh:
-            album_tracks: dict[str, list[TrackMeta]] = {}
-            for album_id in dict.fromkeys(j.album.id for j in fresh):
-                album_tracks[album_id] = await catalog.get_album_tracks(album_id)
-            prepared = await asyncio.to_thread(plan_all, fresh, album_tracks, media, checks)
+            album_tracks = await catalog.get_albums_tracks([j.album.id for j in fresh])
+            planning = asyncio.ensure_future(asyncio.to_thread(plan_all, fresh, album_tracks, media, checks))
+            try:
+                prepared = await asyncio.shield(planning)
+            except asyncio.CancelledError:
+                # The thread runs on; the directory locks it takes go when it ends.
+                planning.add_done_callback(_unlock_when_done)
+                raise
             try:
                 # Planned by another process meanwhile (it held the directory before us)?
                 again = await journal.get_jobs(conn, [p.job.key for p in prepared if p.new is not None])
@@ -135,6 +141,14 @@ def plan_all(jobs: Sequence[ImportJob], album_tracks: dict[str, list[TrackMeta]]
     return prepared
 
 
+def _unlock_when_done(planning: asyncio.Future[list[Prepared]]) -> None:
+    if planning.cancelled() or planning.exception() is not None:
+        return
+    for p in planning.result():
+        if p.fd is not None:
+            os.close(p.fd)
+
+
 def _try_lock(path: Path) -> int | None:
     """The directory's flock (import_tracks takes the same), or None when someone holds it."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -166,8 +180,11 @@ def place_all(moves: Sequence[MoveRow], media: MediaSettings) -> list[MoveRow | 
 
 async def _import_planned(conn: aiosqlite.Connection, ready: list[Prepared], catalog: Catalog,
                           media: MediaSettings, results: dict[str, Result]) -> None:
-    await journal.create_jobs(conn, [p.new for p in ready if p.new is not None])
-    rows = await journal.get_jobs(conn, [p.job.key for p in ready])
+    news = [p.new for p in ready if p.new is not None]
+    await journal.create_jobs(conn, news)
+    rows = {n.key: journal.JobRow(key=n.key, album_id=n.album_id, source_dir=n.source_dir, state="moving",
+                                  failed=n.failed, labels=n.labels, report=n.report, outcome=None,
+                                  finished_at=None, cleaned_at=None) for n in news}
     planned = [m for p in ready if p.new is not None for m in p.new.moves]
     renamed = await asyncio.to_thread(place_all, planned, media)
     await journal.set_moves(conn, [m for m in renamed if isinstance(m, MoveRow)])

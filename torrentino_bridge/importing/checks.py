@@ -1,6 +1,6 @@
 """What each file turned out to be (mutagen's reading and the decoding check), remembered
-per file version, so the work can be done while QT is still placing a ticket's files and
-the import at `completed` only looks the answers up.
+per file version, and the plans made from them, so the work can be done while QT is
+still placing a ticket's files and the import at `completed` only looks the answers up.
 
 A version is the path plus (device, inode, size, mtime, ctime): a file QT is still writing,
 or one replaced or touched after its check, has another version and is checked again. The
@@ -12,13 +12,44 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from .discovery import AudioFile, Rejected, discover, inspect_file
 from .verify import Health, verify_file
 
 Version = tuple[str, int, int, int, int, int]
+T = TypeVar("T")
+
+
+class Memo(Generic[T]):
+    """A bounded, thread-safe map (least recently used goes first)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self._items: OrderedDict[Hashable, T] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: Hashable) -> T | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+            return value
+
+    def put(self, key: Hashable, value: T) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +67,7 @@ class FileChecks:
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
+        self.plans: Memo[object] = Memo(capacity // 8)     # plan.plan_import's
         self._entries: OrderedDict[Version, Checked] = OrderedDict()
         self._latest: dict[str, Version] = {}    # path -> the version last inspected
         self._lock = threading.Lock()

@@ -87,6 +87,9 @@ class Rejected:
 class Discovery:
     audio: list[AudioFile]
     rejected: list[Rejected]
+    # Every regular file's (path, device, inode, size, mtime, ctime): equal fingerprints,
+    # equal directory contents (a plan made from one holds for the other).
+    fingerprint: tuple[tuple[str, int, int, int, int, int], ...] = ()
 
 
 def check_source_dir(source_dir: Path, incoming: Path) -> Path:
@@ -110,14 +113,15 @@ def discover(source_dir: Path, incoming: Path, checks: FileChecks | None = None)
     root = check_source_dir(source_dir, incoming)
     audio: list[AudioFile] = []
     rejected: list[Rejected] = []
-    _walk(root, root, audio, rejected, checks)
+    versions: list[tuple[str, int, int, int, int, int]] = []
+    _walk(root, root, audio, rejected, checks, versions)
     audio.sort(key=lambda a: a.rel)
     rejected.sort(key=lambda r: r.rel)
-    return Discovery(audio, rejected)
+    return Discovery(audio, rejected, tuple(sorted(versions)))
 
 
 def _walk(root: Path, directory: Path, audio: list[AudioFile], rejected: list[Rejected],
-          checks: FileChecks | None) -> None:
+          checks: FileChecks | None, versions: list[tuple[str, int, int, int, int, int]]) -> None:
     with os.scandir(directory) as entries:
         items = sorted(entries, key=lambda e: e.name)
     for entry in items:
@@ -140,13 +144,14 @@ def _walk(root: Path, directory: Path, audio: list[AudioFile], rejected: list[Re
                 rejected.append(Rejected(rel + "/", "sample directory"))
                 continue
             try:
-                _walk(root, path, audio, rejected, checks)
+                _walk(root, path, audio, rejected, checks, versions)
             except OSError as err:
                 rejected.append(Rejected(rel + "/", f"unreadable directory ({err.strerror or err})"))
             continue
         if not stat.S_ISREG(st.st_mode):
             rejected.append(Rejected(rel, "not a regular file"))
             continue
+        versions.append((rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
         found = checks.inspect(path, rel, st) if checks is not None else inspect_file(path, rel, st.st_size)
         if isinstance(found, Rejected):
             rejected.append(found)

@@ -85,7 +85,8 @@ def plan_import(source_dir: Path, album: AlbumMeta, tracks: list[TrackMeta], med
                 *, album_tracks: Sequence[TrackMeta] | None = None,
                 checks: FileChecks | None = None) -> ImportPlan:
     """Discover, verify and match; blocking I/O (run it in a thread from async code).
-    With `checks`, files already checked in their current version are not read again."""
+    With `checks`, files already checked in their current version are not read again, and
+    a plan made earlier from the same files and the same tracks is returned as it is."""
     found = discover(source_dir, media.incoming, checks)
     real_dir = source_dir.resolve()
     requested = _sorted_tracks(list({t.id: t for t in tracks}.values()))
@@ -93,6 +94,14 @@ def plan_import(source_dir: Path, album: AlbumMeta, tracks: list[TrackMeta], med
     for t in requested:
         context.setdefault(t.id, t)
     album_order = _sorted_tracks(list(context.values()))
+    memo_key = None
+    if checks is not None:
+        memo_key = (str(real_dir), found.fingerprint, tuple(found.rejected), _album_key(album),
+                    _tracks_key(requested), _tracks_key(album_order), media.duration_tolerance_secs,
+                    media.match_threshold, str(media.incoming))
+        earlier = checks.plans.get(memo_key)
+        if isinstance(earlier, ImportPlan):
+            return earlier
 
     health = verify_all(found.audio, checks)
     result = match(
@@ -100,9 +109,21 @@ def plan_import(source_dir: Path, album: AlbumMeta, tracks: list[TrackMeta], med
         album_name=album.name, tolerance=media.duration_tolerance_secs,
         threshold=media.match_threshold,
     )
-    return _assemble(real_dir, album, requested, album_order, found.audio, health, result,
+    plan = _assemble(real_dir, album, requested, album_order, found.audio, health, result,
                      [RejectedFile(r.rel, r.reason) for r in found.rejected],
                      threshold=media.match_threshold)
+    if checks is not None:
+        checks.plans.put(memo_key, plan)
+    return plan
+
+
+def _album_key(album: AlbumMeta) -> tuple[object, ...]:
+    return (album.id, album.name, album.artist, album.year)
+
+
+def _tracks_key(tracks: Sequence[TrackMeta]) -> tuple[tuple[object, ...], ...]:
+    """What matching and the library path use of each track (not its availability)."""
+    return tuple((t.id, t.name, t.disc_number, t.track_number, t.duration_ms, t.artist) for t in tracks)
 
 
 def _file_facts(audio: Sequence[AudioFile], health: Sequence[Health]) -> list[FileFacts]:

@@ -49,10 +49,35 @@ class Catalog:
         await self.conn.close()
 
     # -- reads ------------------------------------------------------------------------
+    _ALBUM_SQL: ClassVar[str]        # SELECT ... FROM albums al (no WHERE)
+    _TRACK_ALBUM_ID: ClassVar[str]   # the album id column in _TRACK_SQL
+
     async def get_album(self, album_id: str) -> AlbumMeta | None:
-        raise NotImplementedError
+        return (await self.get_albums([album_id])).get(album_id)
+
+    async def get_albums(self, album_ids: Sequence[str]) -> dict[str, AlbumMeta]:
+        """Many albums in one query per chunk (an import batch reads a hundred at once)."""
+        found: dict[str, AlbumMeta] = {}
+        for part in chunked(list(dict.fromkeys(album_ids))):
+            rows = await self._rows(self._ALBUM_SQL + f" WHERE al.id IN ({','.join('?' * len(part))})", part)
+            found.update((row["id"], self._album(row)) for row in rows)
+        return found
 
     async def get_album_tracks(self, album_id: str) -> list[TrackMeta]:
+        return (await self.get_albums_tracks([album_id]))[album_id]
+
+    async def get_albums_tracks(self, album_ids: Sequence[str]) -> dict[str, list[TrackMeta]]:
+        """Every track of many albums, in disc and track order, one query per chunk."""
+        found: dict[str, list[TrackMeta]] = {a: [] for a in album_ids}
+        key = self._TRACK_ALBUM_ID
+        for part in chunked(list(found)):
+            sql = (self._TRACK_SQL + f" WHERE {key} IN ({','.join('?' * len(part))})"
+                   f" ORDER BY {key}, t.disc_number, t.track_number")
+            for track in await self._fetch_tracks(sql, part):
+                found[track.album_id].append(track)
+        return found
+
+    def _album(self, row: aiosqlite.Row) -> AlbumMeta:
         raise NotImplementedError
 
     async def get_tracks(self, track_ids: Sequence[str]) -> dict[str, TrackMeta]:
@@ -104,6 +129,10 @@ class Catalog:
     async def _write(self, changes: Sequence[TrackChange]) -> None:
         raise NotImplementedError
 
+    async def _each(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        if rows:
+            await self.conn.executemany(sql, rows)
+
     async def _fetch_tracks(self, sql: str, params: Sequence[object]) -> list[TrackMeta]:
         return [self._track(row) for row in await self._rows(sql, params)]
 
@@ -140,22 +169,14 @@ class PlanCatalog(Catalog):
             availability=Availability(row["availability"]), artist=row["artist"],
         )
 
-    async def get_album(self, album_id: str) -> AlbumMeta | None:
-        rows = await self._rows(
-            "SELECT al.id, al.name, al.year, ar.name AS artist FROM albums al"
-            " LEFT JOIN artists ar ON ar.id = al.artist_id WHERE al.id = ?",
-            (album_id,),
-        )
-        row = rows[0] if rows else None
-        if row is None:
-            return None
-        return AlbumMeta(id=row["id"], name=row["name"], artist=row["artist"], year=_year(row["year"]))
+    _ALBUM_SQL = (
+        "SELECT al.id, al.name, al.year, ar.name AS artist FROM albums al"
+        " LEFT JOIN artists ar ON ar.id = al.artist_id"
+    )
+    _TRACK_ALBUM_ID = "t.album_id"
 
-    async def get_album_tracks(self, album_id: str) -> list[TrackMeta]:
-        return await self._fetch_tracks(
-            self._TRACK_SQL + " WHERE t.album_id = ? ORDER BY t.disc_number, t.track_number",
-            (album_id,),
-        )
+    def _album(self, row: aiosqlite.Row) -> AlbumMeta:
+        return AlbumMeta(id=row["id"], name=row["name"], artist=row["artist"], year=_year(row["year"]))
 
     async def get_tracks(self, track_ids: Sequence[str]) -> dict[str, TrackMeta]:
         found: dict[str, TrackMeta] = {}
@@ -170,24 +191,24 @@ class PlanCatalog(Catalog):
             return [row[0] for row in await cur.fetchall()]
 
     async def _write(self, changes: Sequence[TrackChange]) -> None:
-        for change in changes:
-            if change.state is Availability.AVAILABLE:
-                await self.conn.execute(
-                    "UPDATE tracks SET availability = 'available', audio_uri = ? WHERE id = ?",
-                    (change.audio_uri, change.track_id),
-                )
-            elif change.clear_audio:
-                await self.conn.execute(
-                    "UPDATE tracks SET availability = ?, audio_uri = NULL WHERE id = ?",
-                    (change.state.value, change.track_id),
-                )
-            else:
-                # Never over an `available` written meanwhile by another writer (e.g. a manual
-                # import): the caller decided from a state it read earlier.
-                await self.conn.execute(
-                    "UPDATE tracks SET availability = ? WHERE id = ? AND availability != 'available'",
-                    (change.state.value, change.track_id),
-                )
+        # One executemany per kind of change: one trip to the connection's thread each, so
+        # the transaction stays short however many tracks a batch of imports writes.
+        await self._each(
+            "UPDATE tracks SET availability = 'available', audio_uri = ? WHERE id = ?",
+            [(c.audio_uri, c.track_id) for c in changes if c.state is Availability.AVAILABLE],
+        )
+        await self._each(
+            "UPDATE tracks SET availability = ?, audio_uri = NULL WHERE id = ?",
+            [(c.state.value, c.track_id) for c in changes
+             if c.state is not Availability.AVAILABLE and c.clear_audio],
+        )
+        # Never over an `available` written meanwhile by another writer (e.g. a manual
+        # import): the caller decided from a state it read earlier.
+        await self._each(
+            "UPDATE tracks SET availability = ? WHERE id = ? AND availability != 'available'",
+            [(c.state.value, c.track_id) for c in changes
+             if c.state is not Availability.AVAILABLE and not c.clear_audio],
+        )
 
 
 class PezzottifyCatalog(Catalog):
@@ -224,30 +245,23 @@ class PezzottifyCatalog(Catalog):
             artist=row["artist"],
         )
 
-    async def get_album(self, album_id: str) -> AlbumMeta | None:
-        rows = await self._rows(
-            "SELECT al.id, al.name, al.release_date,"
-            " (SELECT ar.name FROM artist_albums aa JOIN artists ar ON ar.rowid = aa.artist_rowid"
-            "   WHERE aa.album_rowid = al.rowid"
-            "   ORDER BY aa.is_appears_on, COALESCE(aa.index_in_album, 0), ar.rowid LIMIT 1) AS artist,"
-            " (SELECT ar.name FROM tracks t JOIN track_artists ta ON ta.track_rowid = t.rowid"
-            "   JOIN artists ar ON ar.rowid = ta.artist_rowid"
-            "   WHERE t.album_rowid = al.rowid AND ta.role = 0"
-            "   GROUP BY ar.rowid ORDER BY COUNT(*) DESC, ar.rowid LIMIT 1) AS track_artist"
-            " FROM albums al WHERE al.id = ?",
-            (album_id,),
-        )
-        row = rows[0] if rows else None
-        if row is None:
-            return None
+    _ALBUM_SQL = (
+        "SELECT al.id, al.name, al.release_date,"
+        " (SELECT ar.name FROM artist_albums aa JOIN artists ar ON ar.rowid = aa.artist_rowid"
+        "   WHERE aa.album_rowid = al.rowid"
+        "   ORDER BY aa.is_appears_on, COALESCE(aa.index_in_album, 0), ar.rowid LIMIT 1) AS artist,"
+        " (SELECT ar.name FROM tracks t JOIN track_artists ta ON ta.track_rowid = t.rowid"
+        "   JOIN artists ar ON ar.rowid = ta.artist_rowid"
+        "   WHERE t.album_rowid = al.rowid AND ta.role = 0"
+        "   GROUP BY ar.rowid ORDER BY COUNT(*) DESC, ar.rowid LIMIT 1) AS track_artist"
+        " FROM albums al"
+    )
+    _TRACK_ALBUM_ID = "al.id"
+
+    def _album(self, row: aiosqlite.Row) -> AlbumMeta:
         return AlbumMeta(
             id=row["id"], name=row["name"], artist=row["artist"] or row["track_artist"],
             year=_year(row["release_date"]),
-        )
-
-    async def get_album_tracks(self, album_id: str) -> list[TrackMeta]:
-        return await self._fetch_tracks(
-            self._TRACK_SQL + " WHERE al.id = ? ORDER BY t.disc_number, t.track_number", (album_id,)
         )
 
     async def get_tracks(self, track_ids: Sequence[str]) -> dict[str, TrackMeta]:
@@ -259,21 +273,14 @@ class PezzottifyCatalog(Catalog):
         return found
 
     async def _write(self, changes: Sequence[TrackChange]) -> None:
-        touched: list[str] = []
-        for change in changes:
-            if change.state is Availability.AVAILABLE:
-                await self.conn.execute(
-                    "UPDATE tracks SET audio_uri = ?, track_available = 1 WHERE id = ?",
-                    (change.audio_uri, change.track_id),
-                )
-                touched.append(change.track_id)
-            elif change.clear_audio:
-                await self.conn.execute(
-                    "UPDATE tracks SET audio_uri = NULL, track_available = 0 WHERE id = ?",
-                    (change.track_id,),
-                )
-                touched.append(change.track_id)
-            # fetching / fetch_error have no column in this layout: nothing to write.
+        available = [c for c in changes if c.state is Availability.AVAILABLE]
+        # fetching / fetch_error have no column in this layout: only a cleared file is written.
+        cleared = [c for c in changes if c.state is not Availability.AVAILABLE and c.clear_audio]
+        await self._each("UPDATE tracks SET audio_uri = ?, track_available = 1 WHERE id = ?",
+                         [(c.audio_uri, c.track_id) for c in available])
+        await self._each("UPDATE tracks SET audio_uri = NULL, track_available = 0 WHERE id = ?",
+                         [(c.track_id,) for c in cleared])
+        touched = [c.track_id for c in (*available, *cleared)]
         if touched:
             await self._refresh_rollups(touched)
 
