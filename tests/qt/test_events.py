@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,8 @@ from torrentino_bridge.qt.events import (
     TicketDeleted,
     TicketUpdate,
     TorrentProgress,
+    _decode_frame,
+    _validate,
     normalise,
     normalise_tagged,
 )
@@ -207,3 +210,137 @@ def test_fuzz_dicts_only_raise_event_error(raw: dict[str, Any]) -> None:
 @given(st.one_of(st.text(max_size=200), st.binary(max_size=200)))
 def test_fuzz_text_and_bytes_only_raise_event_error(raw: str | bytes) -> None:
     _only_event_errors(raw)
+
+
+# --- the fast path agrees with the full validation -----------------------------------------
+
+def _outcome(build: Any, raw: Any) -> tuple[Any, ...]:
+    """What a normaliser made of raw: the tag and the event (its repr tells -0.0 from 0.0),
+    or the error's kind and message."""
+    try:
+        tag, event = build(raw)
+    except EventError as err:
+        return ("error", err.kind, err.message)
+    return ("event", tag, type(event), repr(event))
+
+
+def _wire(raw: dict[str, Any]) -> bytes:
+    return json.dumps(raw).encode()
+
+
+def _fast(wire: str | bytes) -> tuple[str, Any] | None:
+    """What normalise_tagged returns when its fast path takes the frame, else None."""
+    try:
+        _decode_frame(wire)
+    except (ValueError, RecursionError):
+        return None
+    return normalise_tagged(wire)
+
+
+@pytest.mark.parametrize("raw", [
+    {"type": "ticket_update", "ticket_id": T, "state": "downloading"},
+    {"state": "downloading", "ticket_id": T, "type": "ticket_update"},
+    {"type": "pipeline_progress", "ticket_id": T, "phase": "converting", "current": 2, "total": 8,
+     "current_name": "02.flac", "percent": 25.0},
+    {"type": "pipeline_progress", "ticket_id": T, "phase": "placing", "current": 1, "total": 3},
+    {"type": "pipeline_progress", "ticket_id": T, "phase": "placing", "current": 0, "total": 0, "percent": None},
+    {"type": "pipeline_progress", "ticket_id": T, "phase": "placing", "percent": -0.0},
+    {"type": "torrent_progress", "ticket_id": T, "info_hash": "ab", "progress_pct": 41.5,
+     "speed_bps": 1200000, "eta_secs": None},
+    {"type": "torrent_progress", "ticket_id": T, "percent": -3, "progress_pct": None},
+    {"type": "progress", "ticket_id": T, "progress_pct": 250},
+])
+def test_fast_path_builds_the_ordinary_frames(raw: dict[str, Any]) -> None:
+    # Taken (not deferred) for what QT sends, and the same event as the full validation.
+    for wire in (_wire(raw), _wire(raw).decode()):
+        fast = _fast(wire)
+        assert fast is not None
+        assert ("event", fast[0], type(fast[1]), repr(fast[1])) == _outcome(_validate, raw)
+
+
+@pytest.mark.parametrize("raw", [
+    {"type": "ticket_update", "ticket_id": T, "state": {"type": "failed"}},   # state object
+    {"type": "ticket_update", "ticket_id": T, "state": ""},
+    {"type": "ticket_update", "ticket_id": None, "state": "x"},
+    {"type": "pipeline_progress", "ticket_id": T, "phase": "placing", "current": 2.0, "total": 4},
+    {"type": "pipeline_progress", "ticket_id": T, "phase": "placing", "current": 2**53 + 1, "total": 2**60},
+    {"type": "pipeline_progress", "ticket_id": T, "phase": "placing", "percent": True},
+    {"type": "pipeline_progress", "ticket_id": T, "phase": "placing", "percent": 10**400},
+    {"type": "torrent_progress", "ticket_id": T, "speed_bps": 5.7},
+    {"type": "torrent_progress", "ticket_id": T, "eta_secs": 10**400},
+    {"type": "torrent_progress", "ticket_id": T, "progress_pct": "50%"},
+    {"type": "ticket_deleted", "ticket_id": T},                                # not a fast tag
+    {"event": "progress", "ticket_id": T, "details": {"progress_pct": 5}},     # webhook body
+])
+def test_fast_path_defers_the_unusual_shapes(raw: dict[str, Any]) -> None:
+    assert _fast(_wire(raw)) is None
+    assert _outcome(normalise_tagged, _wire(raw)) == _outcome(_validate, raw)
+
+
+@pytest.mark.parametrize("wire", [
+    # What json.dumps cannot write: repeated keys (the last one counts, as in a dict).
+    b'{"type":"ticket_update","ticket_id":"a","ticket_id":"b","state":"s"}',
+    b'{"type":"ticket_update","ticket_id":"a","state":"s","type":"pipeline_progress","phase":"p"}',
+    b'{"type":"pipeline_progress","ticket_id":"a","phase":"p","type":"ticket_update","state":"s"}',
+    b'{"type":"bogus","ticket_id":"a","state":"s","type":"ticket_update"}',
+    b'{"type":"ticket_update","ticket_id":"a","state":"s","type":null}',
+    b'{"type":"progress","ticket_id":"a","percent":5,"percent":null}',
+    b'{"event":"completed","type":"ticket_update","ticket_id":"a","state":"s"}',
+    rb'{"type":"ticket_update","ticket_id":"caf\u00e9","state":"\ud83d\udcbf"}',
+    rb'{"type":"ticket_update","ticket_id":"\ud800","state":"s"}',            # lone surrogate
+    b'{"type":"pipeline_progress","ticket_id":"a","phase":"p","percent":1e400}',
+    b' {"type" : "torrent_progress" , "ticket_id" : "a" , "eta_secs" : -0 } ',
+])
+def test_fast_path_on_frames_json_dumps_cannot_write(wire: bytes) -> None:
+    try:
+        decoded = msgspec.json.decode(wire)
+    except (ValueError, RecursionError):
+        assert _outcome(normalise_tagged, wire)[:2] == ("error", "malformed")
+        return
+    assert _outcome(normalise_tagged, wire) == _outcome(_validate, decoded)
+
+
+_edge_numbers = st.sampled_from([
+    0, 1, -1, 7, 2**53, 2**53 + 1, -(2**53), -(2**53) - 1, 2**63, 10**20, 10**400,
+    0.0, -0.0, 0.5, 2.0, 99.99, 100.0, 250.5, -5.0, 1e308, 5e-324, True, False,
+])
+_field_values = st.one_of(
+    st.none(), _edge_numbers, st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.just(""),
+    st.text(max_size=6),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.sampled_from(["type", "x"]), st.text(max_size=4)),
+)
+_names = st.text(min_size=1, max_size=8)
+_wholes = st.one_of(st.none(), st.integers(-1000, 1000),
+                    st.sampled_from([2**53, 2**53 + 1, -(2**53) - 1, 2**63, 10**20, 10**400]))
+_numbers = st.one_of(st.none(), st.floats(-1e3, 1e3), st.integers(-500, 500), _edge_numbers)
+_shapes = {
+    "ticket_update": {"state": _names},
+    "state_change": {"state": _names},
+    "pipeline_progress": {"phase": _names, "current": _wholes, "total": _wholes,
+                          "current_name": st.none() | st.text(max_size=8), "percent": _numbers},
+    "torrent_progress": {"progress_pct": _numbers, "percent": _numbers, "speed_bps": _wholes, "eta_secs": _wholes},
+    "ticket_deleted": {},
+}
+_shapes["progress"] = _shapes["torrent_progress"]
+_any_field = st.sampled_from(["ticket_id", "state", "phase", "current", "total", "current_name", "percent",
+                              "progress_pct", "speed_bps", "eta_secs", "event", "details"])
+# A frame of the tag's ordinary shape (optional fields present or not), and now and then one
+# field set to anything at all.
+_fast_frames = st.sampled_from(sorted(_shapes)).flatmap(lambda tag: st.builds(
+    lambda fields, hostile: {**fields, **hostile, "type": tag},
+    st.fixed_dictionaries({"ticket_id": _names}, optional=_shapes[tag]),
+    st.one_of(st.just({}), st.dictionaries(_any_field, _field_values, min_size=1, max_size=2)),
+))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_fast_frames)
+def test_fast_path_matches_full_validation(raw: dict[str, Any]) -> None:
+    # The frame as it arrives (text or bytes) and the dict it encodes give the same outcome,
+    # whichever path builds it.
+    expected = _outcome(_validate, raw)
+    for wire in (_wire(raw), _wire(raw).decode()):
+        assert _outcome(normalise_tagged, wire) == expected
+        fast = _fast(wire)
+        if fast is not None:
+            assert expected == ("event", fast[0], type(fast[1]), repr(fast[1]))

@@ -202,3 +202,27 @@ async def test_stop_while_backing_off(harness: Any, unused_tcp_port: int) -> Non
     await eventually(lambda: h.stream.last_error, what="first failure")
     await h.close()      # wakes the 60 s backoff sleep at once
     assert h.task.done()
+
+
+async def test_a_text_frame_that_is_not_utf8_is_malformed_not_fatal(aiohttp_server: Any, harness: Any) -> None:
+    # Text frames reach the parser as bytes; bad UTF-8 is one malformed event, not a
+    # protocol error that would drop the connection (and every message in flight).
+    from aiohttp import WSMsgType, web
+
+    async def ws(request: web.Request) -> web.WebSocketResponse:
+        sock = web.WebSocketResponse()
+        await sock.prepare(request)
+        await sock.send_frame(b'{"type": "ticket_update", "ticket_id": "\xff", "state": "x"}', WSMsgType.TEXT)
+        await sock.send_frame('{"type": "ticket_update", "ticket_id": "caf\u00e9", "state": "pending"}'.encode(),
+                              WSMsgType.TEXT)
+        await sock.receive()   # until the client closes
+        return sock
+
+    app = web.Application()
+    app.router.add_get("/api/v1/ws", ws)
+    server = await aiohttp_server(app)
+    h = harness(str(server.make_url("")))
+    await eventually(lambda: h.events, what="the valid event")
+    assert h.events == [TicketUpdate("caf\u00e9", "pending")]
+    assert h.bad and h.bad[0][0] == "malformed" and '"ticket_update"' in h.bad[0][1]
+    assert h.stream.malformed == 1 and h.connects == 1 and h.stream.connected
