@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class CountsCollector(Collector):
+    """A counter kept as a plain dict by its owner and read at scrape time: for counts
+    bumped on every QT frame, where a prometheus_client labels().inc() (label checks and
+    a lock, ~1 µs) would be a large share of the event path."""
+
+    def __init__(self, name: str, documentation: str, label: str) -> None:
+        self.name, self.documentation, self.label = name, documentation, label
+        self.counts: Mapping[str, int] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=[self.label])
+        for value, count in sorted(self.counts.items()):
+            family.add_metric([value], count)
+        return [family]
 
 
 class Metrics:
@@ -19,9 +39,9 @@ class Metrics:
         )
         self.ws_connected = Gauge("bridge_ws_connected", "1 while the QT WebSocket is connected", registry=r)
         self.ws_reconnects = Counter("bridge_ws_reconnects_total", "QT WebSocket reconnects", registry=r)
-        self.ws_messages = Counter(
-            "bridge_ws_messages_total", "QT events received by type", ["type"], registry=r
-        )
+        # The EventStream's own per-tag counts (service wires them in).
+        self.ws_messages = CountsCollector("bridge_ws_messages", "QT events received by type (wire tag)", "type")
+        r.register(self.ws_messages)
         self.ws_malformed = Counter(
             "bridge_ws_malformed_total", "QT events that were malformed or unknown", ["kind"], registry=r
         )

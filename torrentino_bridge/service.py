@@ -211,20 +211,17 @@ class BridgeService:
         self.tasks.start("intake", self.intake.run(self.stop_event))
         if t.enabled:
             self.events = EventStream(
-                t.url, token=t.read_token, session=self._session, on_event=self._on_event,
+                t.url, token=t.read_token, session=self._session, on_event=self.tracker.on_event,
                 on_connect=self._on_connect, on_malformed=self._on_malformed,
                 reconnect_secs=t.websocket_reconnect_secs, max_backoff_secs=t.websocket_max_backoff_secs,
                 heartbeat_secs=t.websocket_heartbeat_secs,
             )
+            self.metrics.ws_messages.counts = self.events.messages
             self.tasks.start("submitter", self.submitter.run(self.stop_event))
             self.tasks.start("reconciler", self.reconciler.run(self.stop_event))
             self.tasks.start("events", self.events.run(self.stop_event))
         else:
             log.warning("torrentino.disabled", hint="requests are planned but no ticket is sent")
-
-    async def _on_event(self, event: Any) -> None:
-        self.metrics.ws_messages.labels(type(event).__name__).inc()
-        await self.tracker.on_event(event)
 
     async def _on_connect(self) -> None:
         self.metrics.ws_connected.set(1)
