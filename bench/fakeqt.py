@@ -60,6 +60,7 @@ class FakeQT:
         self.max_in_flight = 0
         self.gets = 0
         self.blast_sent = 0
+        self._blasts: dict[tuple[tuple[str, ...], int], tuple[int, bytes]] = {}   # the last blast's frames
         self.latency = 0.0                    # added to every GET /tickets/{id}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -172,28 +173,39 @@ class FakeQT:
 
     async def blast(self, request: web.Request) -> web.Response:
         """Send pre-encoded progress events for the given tickets to every client, as fast
-        as the sockets take them: {"ticket_ids": [...], "rounds": n, "sentinel": id}."""
+        as the sockets take them: {"ticket_ids": [...], "rounds": n, "sentinel": id}; with
+        "to": "oldest" or "newest", to that one client only (connections in order)."""
         body = await request.json()
         ids, rounds = body["ticket_ids"], int(body["rounds"])
-        texts = []
-        for r in range(rounds):
-            for i, ticket_id in enumerate(ids):
-                if (i + r) % 4 == 3:   # QT's pipeline progress now and then; ticket_update mostly
-                    texts.append(json.dumps({"type": "pipeline_progress", "ticket_id": ticket_id,
-                                             "phase": "converting", "current": r % 10, "total": 10,
-                                             "current_name": f"{r % 10:02d}.flac", "percent": r % 10 * 10.0}))
-                else:
-                    texts.append(json.dumps({"type": "ticket_update", "ticket_id": ticket_id,
-                                             "state": "downloading"}))
-        texts.append(json.dumps({"type": "ticket_update", "ticket_id": body["sentinel"], "state": "pending"}))
+        key = (tuple(ids), rounds)
+        if key not in self._blasts:   # the same blast again: only its sentinel differs
+            texts = []
+            for r in range(rounds):
+                for i, ticket_id in enumerate(ids):
+                    if (i + r) % 4 == 3:   # QT's pipeline progress now and then; ticket_update mostly
+                        texts.append(json.dumps({"type": "pipeline_progress", "ticket_id": ticket_id,
+                                                 "phase": "converting", "current": r % 10, "total": 10,
+                                                 "current_name": f"{r % 10:02d}.flac",
+                                                 "percent": r % 10 * 10.0}))
+                    else:
+                        texts.append(json.dumps({"type": "ticket_update", "ticket_id": ticket_id,
+                                                 "state": "downloading"}))
+            self._blasts = {key: (len(texts), b"".join(_frame(t.encode()) for t in texts))}
+        count, body_frames = self._blasts[key]
+        sentinel = json.dumps({"type": "ticket_update", "ticket_id": body["sentinel"], "state": "pending"})
         # Pre-built unmasked text frames written straight to the socket: sending costs a
         # memcpy, so the receiver, not this process, sets the pace.
-        frames = b"".join(_frame(t.encode()) for t in texts)
+        frames = body_frames + _frame(sentinel.encode())
         started = time.monotonic()
-        for transport in list(self.clients.values()):
+        targets = list(self.clients.values())
+        if body.get("to") == "oldest":
+            targets = targets[:1]
+        elif body.get("to") == "newest":
+            targets = targets[-1:]
+        for transport in targets:
             transport.write(frames)
-        self.blast_sent += len(texts) * len(self.clients)
-        return web.json_response({"messages": len(texts), "bytes": len(frames),
+        self.blast_sent += (count + 1) * len(targets)
+        return web.json_response({"messages": count + 1, "bytes": len(frames),
                                   "send_secs": time.monotonic() - started})
 
     async def complete_many(self, request: web.Request) -> web.Response:
