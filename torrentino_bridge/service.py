@@ -25,7 +25,6 @@ from .config import Settings
 from .engine.actions import Actions
 from .engine.intake import Gate, Intake
 from .engine.locks import KeyedLocks
-from .engine.prechecks import PlacementPrechecks
 from .engine.reconciler import Reconciler
 from .engine.repair import repair
 from .engine.requests import RequestStatusUpdater
@@ -190,7 +189,7 @@ class BridgeService:
         self.tracker = TicketTracker(
             s, self.store, self.catalog, self.client, self.statuses, self.locks, self.tasks,
             self.metrics, import_db=self._import_db, notifier=self._notifier or self.notifier.notify,
-            checks=checks, prechecks=PlacementPrechecks(self.store, s.media, checks, self.tasks),
+            checks=checks,
         )
         self.submitter = Submitter(
             self.store, self.catalog, self.client, self.statuses, self.locks,

@@ -90,7 +90,6 @@ class TicketTracker:
         import_db: aiosqlite.Connection,
         notifier: Notifier | None = None,
         checks: FileChecks | None = None,
-        prechecks: PlacementPrechecks | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -103,9 +102,16 @@ class TicketTracker:
         self.import_db = import_db
         self.notifier = notifier
         self.checks = checks
-        self.prechecks = prechecks
+        # With a memory of checked files, they are checked (and the import planned) while
+        # QT places them: the import at `completed` then finds its plan made.
+        self.prechecks = (PlacementPrechecks(store, catalog, settings.media, checks, tasks, self.jobs_for)
+                          if checks is not None else None)
         self._completed: set[str] = set()               # ticket ids an event said are completed
-        self.imports: ImportQueue[SubmissionRow] = ImportQueue(self._import_batch, tasks, key=lambda s: s.id)
+        # Completions seen whose refresh runs but has not reached the import queue yet.
+        self.imports: ImportQueue[SubmissionRow] = ImportQueue(
+            self._import_batch, tasks, key=lambda s: s.id,
+            expected=lambda: sum(1 for t in self._completed if t in self._pending),
+        )
         self.progress: dict[str, Progress] = {}        # submission id -> last known progress
         self._last_refresh: dict[str, float] = {}       # ticket id -> monotonic time
         self._pending: dict[str, bool] = {}             # ticket id -> another refresh wanted
@@ -222,19 +228,24 @@ class TicketTracker:
 
     # -- refresh and apply ---------------------------------------------------------------------
     async def refresh(self, ticket_id: str) -> None:
+        known = self._known.get(ticket_id)
+        if ticket_id in self._completed and known is not None:
+            # `completed` is terminal and the import needs none of its details: no GET, and no
+            # read here (apply reads the row under its lock), which matters when many tickets
+            # complete at once. dest_path is not read on this path.
+            self._last_refresh[ticket_id] = time.monotonic()
+            try:
+                await self._apply_or_defer(known.submission_id, Ticket(
+                    id=ticket_id, state=TicketState(type="completed"), dest_path=""))
+            finally:
+                self._completed.discard(ticket_id)
+            return
         sub = await self.store.submission_by_ticket(ticket_id)
         if sub is None:
             self._known.pop(ticket_id, None)
             return
         self._remember(sub)
         self._last_refresh[ticket_id] = time.monotonic()
-        if ticket_id in self._completed:
-            # `completed` is terminal and the import needs none of its details: no GET, which
-            # matters when many tickets complete at once.
-            self._completed.discard(ticket_id)
-            await self._apply_or_defer(sub, Ticket(id=ticket_id, state=TicketState(type="completed"),
-                                                   dest_path=sub.dest_path))
-            return
         try:
             ticket = await self.client.get_ticket(ticket_id)
         except QTNotFound:
@@ -246,14 +257,15 @@ class TicketTracker:
             return
         await self._apply_or_defer(sub, ticket)
 
-    async def _apply_or_defer(self, sub: SubmissionRow, ticket: Ticket) -> None:
+    async def _apply_or_defer(self, sub: SubmissionRow | str, ticket: Ticket) -> None:
         try:
             await self.apply(sub, ticket)
         except sqlite3.OperationalError as err:
             if not is_busy(err):
                 raise
             # A locked catalog is transient: the reconciler applies QT's state again later.
-            log.warning("ticket.apply_deferred", ticket_id=ticket.id, submission_id=sub.id, error=str(err))
+            log.warning("ticket.apply_deferred", ticket_id=ticket.id,
+                        submission_id=sub if isinstance(sub, str) else sub.id, error=str(err))
 
     async def apply_gone(self, sub: SubmissionRow, reason: str) -> None:
         async with self.locks.hold(sub.id):
@@ -270,10 +282,11 @@ class TicketTracker:
         await self.apply(sub, ticket)
         self.schedule(ticket.id)
 
-    async def apply(self, sub: SubmissionRow, ticket: Ticket) -> None:
-        """Bring one submission in line with QT's ticket. Idempotent."""
-        async with self.locks.hold(sub.id):
-            current = await self.store.get_submission(sub.id)
+    async def apply(self, sub: SubmissionRow | str, ticket: Ticket) -> None:
+        """Bring one submission (a row, or its id) in line with QT's ticket. Idempotent."""
+        sub_id = sub if isinstance(sub, str) else sub.id
+        async with self.locks.hold(sub_id):
+            current = await self.store.get_submission(sub_id)
             if current is None:
                 return
             try:
@@ -282,13 +295,13 @@ class TicketTracker:
                 if current.ticket_id is not None:   # may be half-written: the next event reads the row
                     self._known.pop(current.ticket_id, None)
                 raise
-            after = await self.store.get_submission(sub.id) if wrote else current
+            after = await self.store.get_submission(sub_id) if wrote else current
             if after is not None:
                 self._remember(after)
         # A request's status follows its submissions' state and error (and the catalog, which
         # only changes when they do); progress alone moves nothing, so a quiet pass is cheap.
         if after is None or (after.state, after.error) != (current.state, current.error):
-            await self.statuses.refresh(await self.store.requests_of_submission(sub.id))
+            await self.statuses.refresh(await self.store.requests_of_submission(sub_id))
 
     async def _reread(self, submission_id: str) -> None:
         current = await self.store.get_submission(submission_id)
@@ -397,6 +410,8 @@ class TicketTracker:
 
     async def _import(self, sub: SubmissionRow, bound: structlog.BoundLogger) -> None:
         started = time.monotonic()
+        if sub.ticket_id is not None:
+            self._completed.discard(sub.ticket_id)      # no longer on its way: here
         try:
             outcome = await self.imports.run(sub)
         except _LeftCatalog as err:
@@ -431,25 +446,30 @@ class TicketTracker:
     async def _import_batch(self, subs: list[SubmissionRow]) -> dict[str, ImportOutcome | Exception]:
         """The imports of submissions whose tickets completed, as one batch: marked importing
         and read from both databases together, then importing.batch."""
-        ids = [s.id for s in subs]
-        await self.store.mark_importing(ids)
-        tracks = await self.store.active_tracks_of(ids)
+        await self.store.mark_importing([s.id for s in subs])
+        jobs, results = await self.jobs_for(subs)
+        for job in jobs:
+            log.info("import.started", submission_id=job.key, album_id=job.album.id, tracks=len(job.tracks),
+                     source_dir=str(job.source_dir))
+        results.update(await import_batch(jobs, bridge_db=self.import_db, catalog=self.catalog,
+                                          media=self.settings.media, checks=self.checks))
+        return results
+
+    async def jobs_for(self, subs: list[SubmissionRow]) -> tuple[list[ImportJob], dict[str, ImportOutcome | Exception]]:
+        """The import jobs of these submissions (their live tracks, as the catalog has them
+        now), and the submissions that have nothing left to import."""
+        tracks = await self.store.active_tracks_of([s.id for s in subs])
         metas = await self.catalog.get_tracks([t.track_id for ts in tracks.values() for t in ts])
-        albums = {a: await self.catalog.get_album(a) for a in dict.fromkeys(s.album_id for s in subs)}
-        results: dict[str, ImportOutcome | Exception] = {}
-        jobs = []
+        albums = await self.catalog.get_albums([s.album_id for s in subs])
+        jobs, gone = [], {}
         for sub in subs:
             album = albums.get(sub.album_id)
             wanted = [metas[t.track_id] for t in tracks[sub.id] if t.track_id in metas]
             if album is None or not wanted:
-                results[sub.id] = _LeftCatalog("import failed: the album or its tracks left the catalog")
-                continue
-            jobs.append(ImportJob(key=sub.id, album=album, tracks=wanted, source_dir=Path(sub.local_dir)))
-            log.info("import.started", submission_id=sub.id, ticket_id=sub.ticket_id, album_id=sub.album_id,
-                     tracks=len(wanted), source_dir=sub.local_dir)
-        results.update(await import_batch(jobs, bridge_db=self.import_db, catalog=self.catalog,
-                                          media=self.settings.media, checks=self.checks))
-        return results
+                gone[sub.id] = _LeftCatalog("import failed: the album or its tracks left the catalog")
+            else:
+                jobs.append(ImportJob(key=sub.id, album=album, tracks=wanted, source_dir=Path(sub.local_dir)))
+        return jobs, gone
 
     def _effective(self, in_catalog: Availability, bridge_view: Availability) -> Availability:
         """A track's state: the catalog's, or ours where the catalog cannot store it."""
