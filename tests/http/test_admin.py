@@ -186,6 +186,10 @@ async def test_qt_down_is_503_not_500(make_bridge, sim):
 
 async def test_progress_is_reported_while_downloading(make_bridge, sim):
     sim.set_outcome(None, "slow")
+    # The download must outlast a few progress_refresh_secs (0.2 s here): 20 ticks of 0.05 s.
+    # At the fixture's 0.01 s the whole download fit inside one refresh interval, and the
+    # only refresh it got was often the one at 0%.
+    sim.config.step_secs = 0.05
     bridge = await make_bridge()
     await bridge.user("POST", "/v1/user/request-download", body={"album_id": "alb-ok"})
 
