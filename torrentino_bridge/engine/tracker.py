@@ -7,6 +7,7 @@ Work for one ticket is coalesced: a burst of events for it runs one refresh.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
@@ -113,6 +114,8 @@ class TicketTracker:
             expected=lambda: sum(1 for t in self._completed if t in self._pending),
         )
         self.progress: dict[str, Progress] = {}        # submission id -> last known progress
+        self._progress_due: dict[str, Progress] = {}    # submission id -> progress to write
+        self._progress_writer: asyncio.Task[None] | None = None
         self._last_refresh: dict[str, float] = {}       # ticket id -> monotonic time
         self._pending: dict[str, bool] = {}             # ticket id -> another refresh wanted
         self._known: dict[str, Known] = {}              # ticket id -> live submission, as last applied
@@ -217,14 +220,17 @@ class TicketTracker:
         now = time.monotonic()
         if now - prog.written_at >= self.settings.bridge.progress_refresh_secs:
             prog.written_at = now
-            name = f"progress:{sub.submission_id}"
-            write = self.store.update_submission(sub.submission_id, progress=prog.percent, phase=prog.phase)
-            try:
-                self.tasks.start(name, write, critical=False)
-            except RuntimeError:
-                # The previous write (a locked database retries for a while) is still
-                # running; the first tick after the next interval writes the newer value.
-                log.debug("ticket.progress_write_pending", submission_id=sub.submission_id)
+            # One writer task for all of them, many rows a transaction: a task per write
+            # meant 10,000 tasks alive at once when 10,000 downloads ticked together.
+            self._progress_due[sub.submission_id] = prog
+            if self._progress_writer is None or self._progress_writer.done():
+                self._progress_writer = self.tasks.start("progress-writer", self._write_progress(),
+                                                         critical=False)
+
+    async def _write_progress(self) -> None:
+        while self._progress_due:
+            due, self._progress_due = self._progress_due, {}
+            await self.store.update_progress({sid: (p.percent, p.phase) for sid, p in due.items()})
 
     # -- refresh and apply ---------------------------------------------------------------------
     async def refresh(self, ticket_id: str) -> None:

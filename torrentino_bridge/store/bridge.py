@@ -313,6 +313,18 @@ class BridgeStore:
                 found[row["submission_id"]].append(_sub_track(row))
         return found
 
+    async def update_progress(self, progress: dict[str, tuple[float | None, str | None]]) -> None:
+        """Download progress of many submissions (id -> (percent, phase)), one transaction."""
+        if not progress:
+            return
+        now = utcnow()
+        async with self.tx() as conn:
+            await conn.executemany(
+                "UPDATE submissions SET progress = ?, phase = COALESCE(?, phase), updated_at = ?"
+                " WHERE id = ? AND state = 'active'",  # a late tick never rewrites a finished one
+                [(pct, phase, now, sid) for sid, (pct, phase) in progress.items()],
+            )
+
     async def mark_importing(self, submission_ids: Sequence[str]) -> None:
         """QT completed these tickets and their import starts: one transaction for all."""
         now = utcnow()
