@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import sqlite3
@@ -11,6 +12,7 @@ import mutagen
 import pytest
 
 from tests.conftest import album, build_catalog, wait_for
+from torrentino_bridge.domain.status import SubmissionState
 from torrentino_bridge.store.bridge import BridgeStore
 from torrentino_bridge.store.db import open_bridge_db
 
@@ -349,3 +351,40 @@ async def test_events_sent_before_the_ticket_id_is_recorded_are_not_lost(
     await service.reconciler.run_once()   # the pass after connecting is done before the request
     await insert(settings, "r1", album_id="alb-ok")
     await until_status(service, "r1", "needs_approval", timeout=10)
+
+
+async def test_progress_refreshes_keep_few_requests_in_flight(tmp_path, sim, settings_for, running_bridge):
+    # Ten downloads ticking together, every tick due for a refresh: detail fetches for progress
+    # go through reconcile_concurrency workers instead of a request per ticket at once.
+    albums = [album(f"alb-{n}", f"Artist {n}", f"Record {n}", ["One", "Two"]) for n in range(10)]
+    sim.set_outcome(None, "slow")
+    sim.config.progress_ticks = 50          # x10 for "slow": 500 ticks, 10 s at 0.02 s a step
+    sim.config.step_secs = 0.02
+    sim.set_faults(latency_secs=0.05)      # each fetch lasts long enough to overlap the next ones
+    catalog = build_catalog(tmp_path / "catalog.db", albums)
+    settings = settings_for(catalog, sim.base_url)
+    settings.bridge.reconcile_interval_secs = 3600
+    settings.bridge.reconcile_concurrency = 2
+    settings.bridge.progress_refresh_secs = 0
+    service = await running_bridge(settings)
+    for n in range(10):
+        await insert(settings, f"r{n}", f"user-{n}", album_id=f"alb-{n}")
+
+    async def all_downloading():
+        subs = await service.store.submissions([SubmissionState.ACTIVE])
+        return len(subs) == 10 and all(s.qt_state == "downloading" for s in subs)
+
+    await wait_for(all_downloading, timeout=20, what="ten downloads")
+    await asyncio.sleep(0.2)                # state-change fetches still answering finish
+    sim.max_gets_in_flight = sim.gets_in_flight
+    before = {s.id: s.progress for s in await service.store.submissions([SubmissionState.ACTIVE])}
+    gets_before = sim.api_requests
+    await asyncio.sleep(1.5)
+    subs = {s.id: s for s in await service.store.submissions([SubmissionState.ACTIVE])}
+    # Still downloading (no state change in the window), every ticket's progress moved, and the
+    # fetches stayed within two (the state-change stragglers, if any, were already counted).
+    assert all(s.qt_state == "downloading" for s in subs.values())
+    assert all((subs[i].progress or 0) > (before[i] or 0) for i in before), (before, subs)
+    assert sim.api_requests - gets_before > 10
+    assert sim.max_gets_in_flight <= 2, sim.max_gets_in_flight
+    assert len(service.tracker._queued) <= 10

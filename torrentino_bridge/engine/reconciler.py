@@ -57,18 +57,20 @@ class Reconciler:
         if any(s.state is SubmissionState.INTENT for s in subs):
             self.submitter.wake.set()
         polled = [s for s in subs if s.ticket_id and s.state is not SubmissionState.INTENT]
-        semaphore = asyncio.Semaphore(self.concurrency)
         errors: list[str] = []
+        ids = iter([s.ticket_id for s in polled if s.ticket_id])
 
-        async def poll(ticket_id: str) -> None:
-            async with semaphore:
+        async def poller() -> None:
+            # A few workers share one iterator: a coroutine per ticket waiting on a semaphore
+            # costs a couple of KB each, 20+ MB with 10,000 tickets.
+            for ticket_id in ids:
                 try:
                     await self.tracker.refresh(ticket_id)
                 except QTError as err:  # refresh logs; keep the pass going
                     errors.append(err.message or type(err).__name__)
 
         # Importing submissions are resumed through the same refresh: QT still says completed.
-        await asyncio.gather(*(poll(s.ticket_id) for s in polled if s.ticket_id))
+        await asyncio.gather(*(poller() for _ in range(min(self.concurrency, len(polled)))))
         self.metrics.reconcile_seconds.observe(time.monotonic() - started)
         healthy = await self._qt_reachable() if not polled else not errors
         if healthy:

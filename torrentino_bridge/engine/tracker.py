@@ -2,7 +2,8 @@
 
 Events only say *that* something changed; details come from GET /tickets/{id}, fetched
 when the state type changes and, for progress, at most once per progress_refresh_secs.
-Work for one ticket is coalesced: a burst of events for it runs one refresh.
+Work for one ticket is coalesced: a burst of events for it runs one refresh. State changes
+are refreshed at once; progress-only refreshes queue for a few workers.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +120,11 @@ class TicketTracker:
         self._progress_writer: asyncio.Task[None] | None = None
         self._last_refresh: dict[str, float] = {}       # ticket id -> monotonic time
         self._pending: dict[str, bool] = {}             # ticket id -> another refresh wanted
+        # Progress-only refreshes wait here for one of a few workers (oldest first): when every
+        # ticket ticks at once, a task each would hold thousands of requests open together.
+        self._queued: OrderedDict[str, None] = OrderedDict()
+        self._refreshers = 0
+        self._refresher_seq = 0
         self._known: dict[str, Known] = {}              # ticket id -> live submission, as last applied
         self.accepting = True
         self.orchestrator_running: bool | None = None
@@ -145,7 +152,7 @@ class TicketTracker:
                 # Progress details: a refresh at most once per progress_refresh_secs.
                 last = self._last_refresh.get(ticket_id)
                 if last is None or time.monotonic() - last >= self.settings.bridge.progress_refresh_secs:
-                    self.schedule(ticket_id)
+                    self.schedule_progress(ticket_id)
         elif kind is PipelineProgress:
             ticket_id, phase = event.ticket_id, event.phase  # type: ignore[union-attr]
             sub = self._known.get(ticket_id) or await self._lookup(ticket_id)
@@ -187,14 +194,40 @@ class TicketTracker:
         return known
 
     def schedule(self, ticket_id: str) -> None:
-        """Refresh a ticket soon; a burst of calls for one ticket runs one refresh at a time."""
+        """Refresh a ticket now; a burst of calls for one ticket runs one refresh at a time.
+        For state changes: they are unbounded, since a burst of completions is imported as one
+        batch only if every one of them reaches the import queue together."""
         if not self.accepting:
             return
         if ticket_id in self._pending:
             self._pending[ticket_id] = True
             return
+        self._queued.pop(ticket_id, None)   # a state change does not wait behind progress
         self._pending[ticket_id] = False
         self.tasks.start(f"ticket:{ticket_id}", self._refresh_loop(ticket_id), critical=False)
+
+    def schedule_progress(self, ticket_id: str) -> None:
+        """Refresh a ticket whose progress alone moved, through at most reconcile_concurrency
+        workers: memory and requests in flight stay bounded however many tickets tick."""
+        if not self.accepting or ticket_id in self._pending or ticket_id in self._queued:
+            return
+        self._queued[ticket_id] = None
+        if self._refreshers < self.settings.bridge.reconcile_concurrency:
+            self._refreshers += 1
+            self._refresher_seq += 1
+            self.tasks.start(f"ticket:progress-{self._refresher_seq}", self._refresh_queued(), critical=False)
+
+    async def _refresh_queued(self) -> None:
+        try:
+            while self._queued and self.accepting:
+                ticket_id, _ = self._queued.popitem(last=False)
+                self._pending[ticket_id] = False
+                try:
+                    await self._refresh_loop(ticket_id)
+                except Exception as exc:   # one ticket's failure must not strand the queue
+                    log.error("ticket.refresh_crashed", ticket_id=ticket_id, error=repr(exc), exc_info=exc)
+        finally:
+            self._refreshers -= 1
 
     async def _refresh_loop(self, ticket_id: str) -> None:
         try:

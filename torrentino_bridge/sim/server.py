@@ -42,6 +42,10 @@ class QTSimulator:
         self.history: dict[str, list[dict[str, Any]]] = {}   # every state written, per ticket
         self.post_count = 0
         self.api_requests = 0
+        # GET /tickets/{id} being answered now, and the most at once since the last reset:
+        # lets a test check how many detail fetches a client keeps in flight.
+        self.gets_in_flight = 0
+        self.max_gets_in_flight = 0
         self.outcomes = OutcomeTable()
         self.broadcaster = Broadcaster(self.config.ws_buffer)
         self.broadcaster.drop_all = self.config.drop_ws
@@ -228,6 +232,18 @@ class QTSimulator:
         if not request.path.startswith(API_PREFIX):
             return await handler(request)
         self.api_requests += 1
+        if request.method == "GET" and request.match_info.get("id") is not None:
+            self.gets_in_flight += 1
+            self.max_gets_in_flight = max(self.max_gets_in_flight, self.gets_in_flight)
+            try:
+                return await self._answer(request, handler)
+            finally:
+                self.gets_in_flight -= 1
+        return await self._answer(request, handler)
+
+    async def _answer(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         if self.config.latency_secs:
             await asyncio.sleep(self.config.latency_secs)
         status = self.config.outage_status
