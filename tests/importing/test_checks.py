@@ -12,7 +12,7 @@ import pytest
 from torrentino_bridge.config import MediaSettings
 from torrentino_bridge.importing import ImportOutcome, ImportPlan
 from torrentino_bridge.importing.batch import import_batch
-from torrentino_bridge.importing.checks import FileChecks, precheck
+from torrentino_bridge.importing.checks import FileChecks, verify_all
 from torrentino_bridge.importing.discovery import AudioFile, discover
 from torrentino_bridge.importing.plan import plan_import
 
@@ -22,6 +22,14 @@ from .test_import import Env, assert_library_sound, make_env
 
 CASE = "flat_numbered_ogg"
 TRACK_5 = "05 - Midnight Train.ogg"
+
+
+def precheck(source_dir: Path, incoming: Path, checks: FileChecks) -> int:
+    """What the daemon's placing prechecks do to the files (short of matching): inspect and
+    verify every audio file of a directory into `checks`; returns how many there are."""
+    found = discover(source_dir, incoming, checks)
+    verify_all(found.audio, checks)
+    return len(found.audio)
 
 
 def bytes_read() -> int:

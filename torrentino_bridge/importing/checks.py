@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from .discovery import AudioFile, Rejected, discover, inspect_file
+from .discovery import AudioFile, Rejected, inspect_file
 from .verify import Health, verify_file
 
 Version = tuple[str, int, int, int, int, int]
@@ -123,10 +123,3 @@ class FileChecks:
 def verify_all(audio: list[AudioFile], checks: FileChecks | None) -> list[Health]:
     return [checks.verify(a) if checks is not None else verify_file(a) for a in audio]
 
-
-def precheck(source_dir: Path, incoming: Path, checks: FileChecks) -> int:
-    """Inspect and verify every audio file of a directory into `checks` ahead of its import;
-    returns how many audio files it holds."""
-    found = discover(source_dir, incoming, checks)
-    verify_all(found.audio, checks)
-    return len(found.audio)
