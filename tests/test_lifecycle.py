@@ -253,3 +253,37 @@ async def test_a_catalog_locked_at_start_does_not_stop_the_daemon(tmp_path, sim,
         ("fetch_error",)]
     conn.close()
     assert sim.post_count == 1
+
+
+async def test_a_catalog_exclusively_locked_at_start_is_waited_for(tmp_path, sim, monkeypatch):
+    """Rollback-journal catalog under an EXCLUSIVE lock: even the schema read is refused.
+    Before: the daemon exited 1. Now it says so once, waits, then starts and does the work."""
+    catalog = build_catalog(tmp_path / "catalog.db", [album("alb-ok", "Fine", "Record", ["a", "b"])])
+    mode = sqlite3.connect(catalog).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "delete"
+    monkeypatch.setenv("TORRENTINO_BRIDGE_CATALOG__BUSY_TIMEOUT_MS", "50")
+    config = config_with_secrets(tmp_path, catalog, sim.base_url)
+    blocker = sqlite3.connect(catalog, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    blocker.execute("UPDATE tracks SET name = name")
+    daemon = Daemon(config, tmp_path / "daemon.log")
+    try:
+        await daemon.start()
+        await wait_for(_async(lambda: any(e.get("event") == "catalog.still_locked" for e in daemon.events())),
+                       what="a second attempt at the catalog")
+        events = daemon.events()
+        locked = [e for e in events if e.get("event") == "catalog.locked_at_start"]
+        assert len(locked) == 1 and "locked" in locked[0]["error"] and locked[0]["level"] == "error"
+        assert not any(e.get("event") == "bridge.started" for e in events)
+        assert daemon.proc is not None and daemon.proc.returncode is None
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    await daemon.started()
+    assert any(e.get("event") == "catalog.unlocked" for e in daemon.events())
+    insert_request(tmp_path / "bridge.db", "r1", "alb-ok")
+    await wait_for(_async(lambda: request_status(tmp_path / "bridge.db", "r1") == "completed"),
+                   what="the request once the catalog opened", timeout=60)
+    assert await daemon.stop() == 0
+    assert sim.post_count == 1

@@ -82,6 +82,39 @@ class BridgeService:
         self.notifier: AdminNotifier
 
     # -- lifecycle -------------------------------------------------------------------------------
+    async def _open_catalog(self) -> Catalog:
+        c = self.settings.catalog
+        return await open_catalog(c.db, layout=c.layout, busy_timeout_ms=c.busy_timeout_ms,
+                                  write_retries=c.write_retries)
+
+    async def _open_catalog_waiting(self) -> Catalog:
+        """The daemon waits out a catalog held locked at start (in rollback-journal mode an
+        exclusive lock blocks even the schema read) instead of exiting; one-shot CLI
+        commands fail at once. Not ready (no READY=1, no HTTP) until it opens."""
+        delay, tries = REPAIR_RETRY_SECS, 1
+        while True:
+            try:
+                catalog = await self._open_catalog()
+            except Exception as err:
+                if not is_busy(err):
+                    raise
+                if tries == 1:
+                    log.error("catalog.locked_at_start", error=str(err), db=str(self.settings.catalog.db),
+                              hint="another process holds the catalog locked; waiting for it before "
+                                   "starting (nothing is handled meanwhile)")
+                else:
+                    log.debug("catalog.still_locked", error=str(err), tries=tries)
+                tries += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop_event.wait(), delay)
+                if self.stop_event.is_set():
+                    raise
+                delay = min(delay * 2, REPAIR_MAX_BACKOFF_SECS)
+                continue
+            if tries > 1:
+                log.info("catalog.unlocked", tries=tries)
+            return catalog
+
     async def start(self, *, workers: bool = True) -> None:
         s = self.settings
         self._lock = InstanceLock(s.bridge.db)
@@ -102,7 +135,7 @@ class BridgeService:
             await self._close()
 
     async def _open(self, *, workers: bool) -> None:
-        await self._open_components()
+        await self._open_components(wait_for_catalog=workers)
         repaired = await self._first_repair(defer=workers)
         if not workers:
             return
@@ -163,14 +196,11 @@ class BridgeService:
         log.info("repair.recovered", tries=tries)
         self._start_workers()
 
-    async def _open_components(self) -> None:
+    async def _open_components(self, *, wait_for_catalog: bool = False) -> None:
         s = self.settings
         s.media.root.mkdir(parents=True, exist_ok=True)
         s.media.incoming.mkdir(parents=True, exist_ok=True)
-        self.catalog = await open_catalog(
-            s.catalog.db, layout=s.catalog.layout, busy_timeout_ms=s.catalog.busy_timeout_ms,
-            write_retries=s.catalog.write_retries,
-        )
+        self.catalog = await (self._open_catalog_waiting() if wait_for_catalog else self._open_catalog())
         self.store = BridgeStore(await open_bridge_db(s.bridge.db))
         self.limiter = RateLimiter(self.store, s.torrentino.rate_limits)
         # The importer journals on its own connection so its transactions never interleave ours.
