@@ -33,11 +33,30 @@ QUEUE = [
 ]
 
 
+# user -> (requests_today, requests_in_queue): the server's counts as the old downloader left them.
+STATS = {"alice": (3, 2), "bob": (1, 1), "carol": (4, 0)}
+
+
 @pytest.fixture
 def env(layout: str, make_env: Callable[[str, list[TrackSpec]], Env]) -> Env:
     env = make_env(layout, TRACKS)
-    create_queue(env.root / "data" / "download_queue.db", QUEUE)
+    queue = env.root / "data" / "download_queue.db"
+    create_queue(queue, QUEUE)
+    with sqlite3.connect(queue) as conn:
+        conn.executemany("INSERT INTO user_request_stats VALUES (?, ?, ?, '2026-11-24', 1700000000)",
+                         [(user, today, waiting) for user, (today, waiting) in STATS.items()])
+    conn.close()
     return env
+
+
+def stats_rows(queue_db: Path) -> dict[str, tuple[int, int, int]]:
+    conn = sqlite3.connect(queue_db)
+    try:
+        rows = conn.execute("SELECT user_id, requests_today, requests_in_queue, last_updated_at"
+                            " FROM user_request_stats").fetchall()
+    finally:
+        conn.close()
+    return {row[0]: row[1:] for row in rows}
 
 
 @pytest.fixture
@@ -53,7 +72,9 @@ def test_dry_run_counts_and_changes_nothing(env: Env, queue_db: Path, capsys: py
     assert report["dry_run"] is True
     assert report["tracks_without_audio"] == 3 and sorted(report["track_ids"]) == STALE
     assert report["download_queue"]["waiting"] == {"PENDING": 2, "IN_PROGRESS": 1, "RETRY_WAITING": 1}
+    assert report["download_queue"]["users_in_queue_reset"] == 2
     assert env.snapshot() == before and queue_rows(queue_db) == queue_before
+    assert stats_rows(queue_db) == {u: (today, waiting, 1700000000) for u, (today, waiting) in STATS.items()}
     assert not env.bridge_db.with_name("bridge.db.lock").exists()  # a dry run takes no lock
 
 
@@ -63,6 +84,7 @@ def test_apply_then_again_is_a_no_op(env: Env, queue_db: Path, capsys: pytest.Ca
     assert code == 0
     assert "marked 3 available tracks without audio_uri unavailable" in out
     assert "abandoned 4 waiting items (PENDING 2, IN_PROGRESS 1, RETRY_WAITING 1)" in out
+    assert "user_request_stats: set requests_in_queue to 0 for 2 users" in out
 
     for track in STALE:
         assert env.track(track) == ("unavailable", None)
@@ -79,12 +101,18 @@ def test_apply_then_again_is_a_no_op(env: Env, queue_db: Path, capsys: pytest.Ca
         assert isinstance(completed_at, int) and completed_at > 1_700_000_000
     assert rows["q5"] == ("COMPLETED", None, None, None)
     assert rows["q6"] == ("FAILED", None, "not found on the indexer", None)
+    # Nobody has anything waiting now; today's counts stay, and carol's row was already right.
+    stats = stats_rows(queue_db)
+    assert {u: row[:2] for u, row in stats.items()} == {u: (today, 0) for u, (today, _) in STATS.items()}
+    assert stats["alice"][2] > 1_700_000_000 and stats["bob"][2] > 1_700_000_000
+    assert stats["carol"][2] == 1700000000
 
     snapshot, queue_after = env.snapshot(), queue_rows(queue_db)
     code, report = run_json(capsys, "migrate-from-old-downloader", "--config", str(env.config), "--apply")
     assert code == 0
     assert report["tracks_without_audio"] == 0
     assert report["download_queue"]["total"] == 0
+    assert report["download_queue"]["users_in_queue_reset"] == 0
     assert env.snapshot() == snapshot and queue_rows(queue_db) == queue_after
 
 
@@ -157,4 +185,18 @@ def test_as_a_subprocess(env: Env, queue_db: Path) -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["dry_run"] is False and report["download_queue"]["total"] == 4
+    assert queue_rows(queue_db)["q1"][0] == "FAILED"
+
+
+def test_a_queue_without_user_stats_is_migrated_and_says_so(
+    env: Env, queue_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sqlite3.connect(queue_db) as conn:
+        conn.execute("DROP TABLE user_request_stats")
+    conn.close()
+    code, out, _ = run_cli(capsys, "migrate-from-old-downloader", "--config", str(env.config),
+                           "--queue-db", str(queue_db), "--apply")
+    assert code == 0
+    assert "abandoned 4 waiting items" in out
+    assert "user_request_stats: not found in the queue database; skipped" in out
     assert queue_rows(queue_db)["q1"][0] == "FAILED"

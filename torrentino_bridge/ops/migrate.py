@@ -4,7 +4,10 @@
    (plan layout: availability 'available' -> 'unavailable'; pezzottify: track_available
    1 -> 0), so users can request them through the bridge.
 2. Items of the old download queue still waiting (PENDING, IN_PROGRESS, RETRY_WAITING)
-   are closed as abandoned; users re-request what they still want.
+   are closed as abandoned; users re-request what they still want. In the same
+   transaction, user_request_stats.requests_in_queue goes to 0 for every user: nothing of
+   theirs waits any more, and a stale count would hold them at the server's queue limit.
+   requests_today is left alone (today's requests were made).
 
 Dry run by default. --apply holds the bridge's instance lock, so it refuses to run next to
 a live daemon (which could be fetching the very tracks being rewritten) and a daemon
@@ -37,6 +40,8 @@ log = structlog.get_logger(__name__)
 QUEUE_TABLE = "download_queue"
 WAITING = ("PENDING", "IN_PROGRESS", "RETRY_WAITING")
 QUEUE_COLUMNS = {"id", "status", "error_type", "error_message", "completed_at"}
+STATS_TABLE = "user_request_stats"
+STATS_COLUMNS = {"user_id", "requests_in_queue", "last_updated_at"}
 ABANDONED_MESSAGE = "abandoned: migrated to Quentin Torrentino"
 BATCH = 500
 
@@ -47,6 +52,8 @@ class QueueOutcome:
     state: str  # not_configured | no_table | ok
     detail: str = ""
     counts: dict[str, int] = field(default_factory=dict)
+    users_reset: int | None = None   # users whose requests_in_queue was (or would be) set to 0;
+                                     # None: no user_request_stats table with those columns
 
     @property
     def total(self) -> int:
@@ -82,31 +89,46 @@ async def process_queue(path: Path | None, *, apply: bool, busy_timeout_ms: int,
     # wal=False: this database belongs to the catalog server; leave its journal mode alone.
     conn = await connect(path, busy_timeout_ms=busy_timeout_ms, wal=False)
     try:
-        columns = (await table_columns(conn)).get(QUEUE_TABLE)
+        tables = await table_columns(conn)
+        columns = tables.get(QUEUE_TABLE)
         if columns is None:
             return QueueOutcome(path, "no_table", f"{path} has no {QUEUE_TABLE} table; skipped")
         missing = sorted(QUEUE_COLUMNS - columns)
         if missing:
             return QueueOutcome(path, "no_table",
                                 f"{path}: {QUEUE_TABLE} lacks {', '.join(missing)}; skipped")
+        stats = tables.get(STATS_TABLE, set()) >= STATS_COLUMNS
         if not apply:
-            return QueueOutcome(path, "ok", counts=await _waiting_counts(conn))
+            return QueueOutcome(path, "ok", counts=await _waiting_counts(conn),
+                                users_reset=await _users_in_queue(conn) if stats else None)
 
-        async def abandon() -> dict[str, int]:
+        async def abandon() -> tuple[dict[str, int], int | None]:
             async with transaction(conn):
                 counts = await _waiting_counts(conn)  # inside the transaction: exact numbers
                 marks = ",".join("?" * len(WAITING))
+                now = int(time.time())
                 await conn.execute(
                     f"UPDATE {QUEUE_TABLE} SET status = 'FAILED', error_type = 'unknown',"
                     f" error_message = ?, completed_at = ? WHERE status IN ({marks})",
-                    (ABANDONED_MESSAGE, int(time.time()), *WAITING),
+                    (ABANDONED_MESSAGE, now, *WAITING),
                 )
-            return counts
+                users = None
+                if stats:
+                    users = await _users_in_queue(conn)
+                    await conn.execute(f"UPDATE {STATS_TABLE} SET requests_in_queue = 0, last_updated_at = ?"
+                                       " WHERE requests_in_queue != 0", (now,))
+            return counts, users
 
-        counts = await with_busy_retry(abandon, attempts=attempts, what="download_queue.abandon")
-        return QueueOutcome(path, "ok", counts=counts)
+        counts, users = await with_busy_retry(abandon, attempts=attempts, what="download_queue.abandon")
+        return QueueOutcome(path, "ok", counts=counts, users_reset=users)
     finally:
         await conn.close()
+
+
+async def _users_in_queue(conn: aiosqlite.Connection) -> int:
+    async with conn.execute(f"SELECT COUNT(*) FROM {STATS_TABLE} WHERE requests_in_queue != 0") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def queue_path(args: argparse.Namespace, configured: Path | None) -> Path | None:
@@ -125,6 +147,11 @@ def render(layout: str, tracks: int, queue: QueueOutcome, *, applied: bool) -> l
         by_status = ", ".join(f"{status} {count}" for status, count in queue.counts.items())
         lines.append(f"download queue {queue.path}: {'abandoned' if applied else 'would abandon'} "
                      f"{plural(queue.total, 'waiting item')} ({by_status})")
+        if queue.users_reset is None:
+            lines.append(f"{STATS_TABLE}: not found in the queue database; skipped")
+        else:
+            lines.append(f"{STATS_TABLE}: {'set' if applied else 'would set'} requests_in_queue to 0 "
+                         f"for {plural(queue.users_reset, 'user')}")
     else:
         lines.append(f"download queue: {queue.detail}")
     if not applied:
@@ -170,6 +197,7 @@ async def handler(args: argparse.Namespace) -> int:
             "detail": queue.detail,
             "waiting": queue.counts,
             "total": queue.total,
+            "users_in_queue_reset": queue.users_reset,
         },
     }
     emit(data, render(layout, len(stale), queue, applied=args.apply), as_json=args.json)
