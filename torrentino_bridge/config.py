@@ -139,7 +139,7 @@ class TorrentinoSettings(_Section):
     auth_token: SecretStr | None = None
     auth_token_file: Path | None = None
     websocket_reconnect_secs: float = Field(5.0, gt=0)
-    websocket_max_backoff_secs: float = Field(300.0, gt=0)
+    websocket_max_backoff_secs: float = Field(60.0, gt=0)
     websocket_heartbeat_secs: float = Field(20.0, gt=0)
     request_timeout_secs: float = Field(30.0, gt=0)
     max_attempts: int = Field(4, ge=1, le=20)

@@ -40,7 +40,7 @@ class EventStream:
         on_connect: Callable[[], Awaitable[None]] | None = None,
         on_malformed: Callable[[EventError, str], None] | None = None,
         reconnect_secs: float = 5.0,
-        max_backoff_secs: float = 300.0,
+        max_backoff_secs: float = 60.0,
         heartbeat_secs: float = 20.0,
         connect_timeout_secs: float = 30.0,
     ) -> None:
