@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import os
 import platform
@@ -15,7 +16,7 @@ import sqlite3
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,23 @@ def rss_kb(pid: int) -> dict[str, int]:
             if key in ("VmRSS", "VmHWM"):
                 values[key] = int(rest.split()[0])
     return values
+
+
+def daemon_cpus(cpus: int) -> Callable[[], None]:
+    """Put this process on the cores `run` keeps the daemon on (bridge.cpus), for benchmarks
+    that run the bridge in-process; returns what gives every thread its old cores back.
+    Start subprocesses (fake QT, readers) before or after: they would inherit the limit."""
+    from torrentino_bridge.ops.affinity import limit_cpus
+
+    before = os.sched_getaffinity(0)
+    limit_cpus(cpus)
+
+    def restore() -> None:
+        for tid in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(int(tid), before)
+
+    return restore
 
 
 @dataclass

@@ -35,6 +35,7 @@ from .common import (
     FakeQTProcess,
     Result,
     build_catalog,
+    daemon_cpus,
     ms,
     percentile,
     seed_live_tickets,
@@ -134,7 +135,9 @@ async def run() -> Result:
         batch.place_all = timed_place_all
         async with FakeQTProcess() as qt:
             await qt.call("POST", "/bench/seed", {"tickets": seeded})
-            service = BridgeService(load_settings(write_config(work, catalog, qt.url)))
+            settings = load_settings(write_config(work, catalog, qt.url))
+            unpin = daemon_cpus(settings.bridge.cpus)     # as `run` does; the fake QT started before
+            service = BridgeService(settings)
             await service.start()
             try:
                 assert service.events is not None
@@ -189,6 +192,7 @@ async def run() -> Result:
                 batches = service.tracker.imports.batches
             finally:
                 await service.stop()
+                unpin()
                 importer._advance = original_advance
                 importer._plan_and_record = original_plan
                 batch.plan_all = original_plan_all

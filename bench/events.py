@@ -51,7 +51,7 @@ from typing import Any
 
 import aiohttp
 
-from .common import FakeQTProcess, Result, build_catalog, seed_live_tickets, until, write_config
+from .common import FakeQTProcess, Result, build_catalog, daemon_cpus, seed_live_tickets, until, write_config
 
 TICKETS = 1000
 ROUNDS = 60            # 60,000 progress messages per run
@@ -147,7 +147,9 @@ async def running_bridge(qt: FakeQTProcess, config: Path) -> AsyncIterator[Any]:
     from torrentino_bridge.config import load_settings
     from torrentino_bridge.service import BridgeService
 
-    service = BridgeService(load_settings(config))
+    settings = load_settings(config)
+    unpin = daemon_cpus(settings.bridge.cpus)     # as `run` does; the fake QT started before
+    service = BridgeService(settings)
     await service.start()
     try:
         events = service.events
@@ -160,6 +162,7 @@ async def running_bridge(qt: FakeQTProcess, config: Path) -> AsyncIterator[Any]:
         yield service
     finally:
         await service.stop()
+        unpin()
 
 
 async def bridge(qt: FakeQTProcess, service: Any, ids: list[str], sentinel: str) -> float:

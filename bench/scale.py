@@ -26,6 +26,7 @@ from .common import (
     FakeQTProcess,
     Result,
     build_catalog,
+    daemon_cpus,
     migrate_bridge_db,
     rss_kb,
     seed_live_tickets,
@@ -78,7 +79,9 @@ async def run() -> list[Result]:
             config = write_config(full, catalog, qt.url)
             loaded = await _daemon_rss(full, qt, config, tickets=seeded)
 
-            service = BridgeService(load_settings(config))
+            settings = load_settings(config)
+            unpin = daemon_cpus(settings.bridge.cpus)     # as `run` does; the fake QT started before
+            service = BridgeService(settings)
             await service.start(workers=False)
             passes = {}
             try:
@@ -96,6 +99,7 @@ async def run() -> list[Result]:
                                     "max_in_flight": stats["max_in_flight"]}
             finally:
                 await service.stop()
+                unpin()
     mb = loaded["rss_kb"] / 1024
     rss = Result(
         name="rss_10k_tickets", figure="RSS with 10,000 tracked tickets", value=round(mb, 1), unit="MB",

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import mutagen
+import pytest
 
 from tests.conftest import TEST_TOKEN, album, build_catalog, wait_for, write_config
 
@@ -287,3 +288,20 @@ async def test_a_catalog_exclusively_locked_at_start_is_waited_for(tmp_path, sim
                    what="the request once the catalog opened", timeout=60)
     assert await daemon.stop() == 0
     assert sim.post_count == 1
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs at least two usable cores")
+async def test_the_daemon_keeps_to_bridge_cpus_cores(tmp_path, sim):
+    catalog = build_catalog(tmp_path / "catalog.db", [album("alb-ok", "Fine", "Record", ["a"])])
+    daemon = Daemon(config_with_secrets(tmp_path, catalog, sim.base_url), tmp_path / "daemon.log")
+    await (await daemon.start()).started()
+    try:
+        assert daemon.proc is not None
+        last = sorted(os.sched_getaffinity(0))[-1]
+        tasks = os.listdir(f"/proc/{daemon.proc.pid}/task")
+        assert len(tasks) > 1       # the event loop and SQLite's threads at least
+        for tid in tasks:
+            assert os.sched_getaffinity(int(tid)) == {last}, tid
+        assert any(e.get("event") == "cpu.limited" and e["cpus"] == [last] for e in daemon.events())
+    finally:
+        assert await daemon.stop() == 0

@@ -72,8 +72,10 @@ async def cmd_run(args: argparse.Namespace) -> int:
     from .cli import settings_from
 
     settings = settings_from(args)   # a bad config fails before anything heavy is imported
+    from .ops.affinity import limit_cpus
     from .service import BridgeService
 
+    limit_cpus(settings.bridge.cpus)
     service = BridgeService(settings)
     await service.start(workers=not args.once)
     try:

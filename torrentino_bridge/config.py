@@ -75,6 +75,8 @@ class BridgeDbSettings(_Section):
     # A ticket_update that keeps the same state fetches details at most this often.
     progress_refresh_secs: float = Field(5.0, ge=0)
     shutdown_grace_secs: float = Field(8.0, ge=0)
+    # CPU cores the daemon may run on (0: all); the rest stay free for the catalog server.
+    cpus: int = Field(1, ge=0, le=1024)
 
 
 class MediaSettings(_Section):
