@@ -305,3 +305,36 @@ async def test_the_daemon_keeps_to_bridge_cpus_cores(tmp_path, sim):
         assert any(e.get("event") == "cpu.limited" and e["cpus"] == [last] for e in daemon.events())
     finally:
         assert await daemon.stop() == 0
+
+
+async def test_sigterm_while_waiting_for_a_locked_catalog_exits_0(tmp_path, sim, monkeypatch):
+    """The wait is interruptible, and systemd is told to extend the start timeout meanwhile."""
+    import socket
+
+    catalog = build_catalog(tmp_path / "catalog.db", [album("alb-ok", "Fine", "Record", ["a"])])
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
+    monkeypatch.setenv("TORRENTINO_BRIDGE_CATALOG__BUSY_TIMEOUT_MS", "50")
+    blocker = sqlite3.connect(catalog, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    daemon = Daemon(config_with_secrets(tmp_path, catalog, sim.base_url), tmp_path / "daemon.log")
+    try:
+        await daemon.start()
+        await wait_for(_async(lambda: any(e.get("event") == "catalog.locked_at_start" for e in daemon.events())),
+                       what="the daemon to find the catalog locked")
+        assert await daemon.stop() == 0
+        assert any(e.get("event") == "bridge.stopped" and e.get("during") == "start" for e in daemon.events())
+        messages = []
+        while True:
+            try:
+                messages.append(notify.recv(4096).decode())
+            except BlockingIOError:
+                break
+        assert any("EXTEND_TIMEOUT_USEC=" in m and "catalog" in m for m in messages), messages
+        assert not any("READY=1" in m for m in messages)
+    finally:
+        blocker.rollback()
+        blocker.close()
+        notify.close()

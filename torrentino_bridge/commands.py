@@ -10,7 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from .errors import EXIT_OK
+
+log = structlog.get_logger(__name__)
 
 
 def register(sub: Any, add_config_arg: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -73,18 +77,26 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)   # a bad config fails before anything heavy is imported
     from .ops.affinity import limit_cpus
-    from .service import BridgeService
+    from .service import BridgeService, StartStopped
 
     limit_cpus(settings.bridge.cpus)
     service = BridgeService(settings)
-    await service.start(workers=not args.once)
+    service.handle_signals()
     try:
-        if args.once:
-            await service.run_once()
-        else:
-            await service.serve()
+        try:
+            await service.start(workers=not args.once)
+        except StartStopped:
+            log.info("bridge.stopped", during="start")
+            return EXIT_OK
+        try:
+            if args.once:
+                await service.run_once()
+            else:
+                await service.serve()
+        finally:
+            await service.stop()
     finally:
-        await service.stop()
+        service.handle_signals(False)
     return EXIT_OK
 
 

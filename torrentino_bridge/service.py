@@ -50,6 +50,10 @@ REPAIR_RETRY_SECS = 0.5
 REPAIR_MAX_BACKOFF_SECS = 30.0
 
 
+class StartStopped(Exception):
+    """SIGTERM/SIGINT arrived while the start was still waiting (for a locked catalog)."""
+
+
 class BridgeService:
     def __init__(self, settings: Settings, *, gate: Gate | None = None,
                  notifier: Notifier | None = None) -> None:
@@ -105,10 +109,14 @@ class BridgeService:
                 else:
                     log.debug("catalog.still_locked", error=str(err), tries=tries)
                 tries += 1
+                # Under systemd (Type=notify) the start would time out and be retried from
+                # scratch; waiting is the point, so the start timeout is pushed past each wait.
+                systemd.notify(f"EXTEND_TIMEOUT_USEC={int((delay + 30) * 1_000_000)}",
+                               "STATUS=waiting for the catalog database: it is locked")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop_event.wait(), delay)
                 if self.stop_event.is_set():
-                    raise
+                    raise StartStopped("stopped while waiting for the catalog") from None
                 delay = min(delay * 2, REPAIR_MAX_BACKOFF_SECS)
                 continue
             if tries > 1:
@@ -267,11 +275,17 @@ class BridgeService:
             await self.reconciler.run_once()
             await self.tasks.drain("ticket:", timeout=self.settings.bridge.shutdown_grace_secs)
 
-    async def serve(self) -> None:
-        """Run until SIGTERM/SIGINT or a worker dies."""
+    def handle_signals(self, on: bool = True) -> None:
+        """SIGTERM/SIGINT request a stop (from before `start`, which may wait for the catalog)."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop, sig.name)
+            if on:
+                loop.add_signal_handler(sig, self.request_stop, sig.name)
+            else:
+                loop.remove_signal_handler(sig)
+
+    async def serve(self) -> None:
+        """Run until a stop is requested (handle_signals) or a worker dies."""
         failed = asyncio.ensure_future(self.tasks.failed.wait())
         stopped = asyncio.ensure_future(self.stop_event.wait())
         try:
@@ -279,8 +293,6 @@ class BridgeService:
         finally:
             failed.cancel()
             stopped.cancel()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
         if self.tasks.failed.is_set():
             raise RuntimeError(f"worker crashed: {self.tasks.failures}")
 

@@ -43,12 +43,17 @@ class TaskSupervisor:
             if not critical or oneshot:
                 self._tasks.pop(name, None)
             return
+        self.crashed(name, exc, critical=critical)
+        if not critical:
+            self._tasks.pop(name, None)
+
+    def crashed(self, name: str, exc: BaseException, *, critical: bool = False) -> None:
+        """Record a crash of a named unit of work (a task, or a job a worker ran for it):
+        logged, and listed in `failures` for /healthz."""
         log.error("task.crashed", task=name, error=repr(exc), exc_info=exc)
         self.failures[name] = repr(exc)
         if critical:
             self.failed.set()
-        else:
-            self._tasks.pop(name, None)
 
     def alive(self) -> dict[str, bool]:
         return {name: not task.done() for name, task in self._tasks.items()}

@@ -388,3 +388,37 @@ async def test_progress_refreshes_keep_few_requests_in_flight(tmp_path, sim, set
     assert sim.api_requests - gets_before > 10
     assert sim.max_gets_in_flight <= 2, sim.max_gets_in_flight
     assert len(service.tracker._queued) <= 10
+
+
+async def test_a_crashing_progress_refresh_is_recorded_and_the_queue_goes_on(
+    tmp_path, sim, settings_for, running_bridge
+):
+    # A crash is a bug by definition, so one is injected: the refresh of one ticket raises.
+    sim.set_outcome(None, "needs_approval")       # two live tickets that stay put
+    catalog = build_catalog(tmp_path / "catalog.db", [OK, TWO])
+    settings = settings_for(catalog, sim.base_url)
+    settings.bridge.reconcile_interval_secs = 3600
+    settings.bridge.reconcile_concurrency = 1
+    service = await running_bridge(settings)
+    await insert(settings, "r1", album_id="alb-ok")
+    await insert(settings, "r2", "u2", album_id="alb-two")
+    await until_status(service, "r1", "needs_approval")
+    await until_status(service, "r2", "needs_approval")
+    await service.tasks.drain("ticket:", timeout=10)
+    first, second = [s.ticket_id for s in await service.store.submissions([SubmissionState.NEEDS_APPROVAL])]
+    tracker, refreshed = service.tracker, []
+    real_refresh = tracker.refresh
+
+    async def refresh(ticket_id):
+        if ticket_id == first:
+            raise RuntimeError("injected")
+        refreshed.append(ticket_id)
+        await real_refresh(ticket_id)
+
+    tracker.refresh = refresh
+    tracker.schedule_progress(first)
+    tracker.schedule_progress(second)     # queued behind the crash, on the one worker
+    await service.tasks.drain("ticket:", timeout=10)
+    assert refreshed == [second]
+    assert "RuntimeError('injected')" in service.tasks.failures[f"ticket:{first}"]
+    assert tracker._refreshers == 0 and not tracker._queued and not tracker._pending

@@ -54,3 +54,22 @@ def test_no_limit_or_a_limit_above_the_cores_changes_nothing(count: int) -> None
     allowed = sorted(os.sched_getaffinity(0))
     assert result["kept"] is None
     assert all(cores == allowed for cores in result["cores"].values())
+
+
+REFUSED = textwrap.dedent("""
+    import json, os
+    from torrentino_bridge.ops.affinity import limit_cpus
+    def refuse(*args):
+        raise PermissionError(1, "Operation not permitted")
+    os.sched_setaffinity = refuse      # what a seccomp filter with EPERM answers
+    kept = limit_cpus(1)
+    print(json.dumps({"kept": kept, "cores": sorted(os.sched_getaffinity(0))}))
+""")
+
+
+def test_a_refused_limit_is_reported_and_changes_nothing() -> None:
+    out = subprocess.run([sys.executable, "-c", REFUSED], capture_output=True, text=True, check=True, timeout=60)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"kept": None, "cores": sorted(os.sched_getaffinity(0))}
+    assert "cpu.limit_failed" in out.stdout + out.stderr
+    assert "cpu.limited" not in (out.stdout + out.stderr).replace("cpu.limit_failed", "")

@@ -142,6 +142,18 @@ def test_unit_key_facts() -> None:
     assert "TORRENTINO_BRIDGE_TORRENTINO__AUTH_TOKEN" not in " ".join(unit_values("Environment"))
 
 
+@NEEDS_SYSTEMD
+def test_the_unit_lets_the_daemon_keep_to_its_cores() -> None:
+    """bridge.cpus needs sched_setaffinity, which the unit's deny list (@resources) covers:
+    a later allow entry takes it back out, or pinning is refused with EPERM."""
+    resources = subprocess.run(["systemd-analyze", "syscall-filter", "@resources"], capture_output=True,
+                               text=True, check=True).stdout.split()
+    assert "sched_setaffinity" in resources
+    filters = unit_values("SystemCallFilter")
+    deny = next(i for i, v in enumerate(filters) if v.startswith("~") and "@resources" in v)
+    assert any("sched_setaffinity" in v.split() and not v.startswith("~") for v in filters[deny + 1:])
+
+
 def _writable_roots() -> list[PurePosixPath]:
     roots = [PurePosixPath("/var/lib") / unit_values("StateDirectory")[-1]]
     for value in unit_values("ReadWritePaths"):

@@ -223,9 +223,15 @@ class TicketTracker:
                 ticket_id, _ = self._queued.popitem(last=False)
                 self._pending[ticket_id] = False
                 try:
-                    await self._refresh_loop(ticket_id)
-                except Exception as exc:   # one ticket's failure must not strand the queue
-                    log.error("ticket.refresh_crashed", ticket_id=ticket_id, error=repr(exc), exc_info=exc)
+                    await self.refresh(ticket_id)
+                except Exception as exc:   # recorded as a ticket task's crash; the queue goes on
+                    self.tasks.crashed(f"ticket:{ticket_id}", exc)
+                finally:
+                    again = self._pending.pop(ticket_id, False)
+                if again:
+                    # Something changed meanwhile (a completion, say): its refresh gets a task of
+                    # its own rather than holding this worker through an import.
+                    self.schedule(ticket_id)
         finally:
             self._refreshers -= 1
 
