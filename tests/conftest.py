@@ -16,6 +16,7 @@ import pytest
 
 from torrentino_bridge.config import Settings, load_settings
 from torrentino_bridge.store.db import sql_dir
+from torrentino_bridge.tasks import TaskSupervisor
 
 TEST_TOKEN = "test-token-4f1c9a"
 
@@ -153,6 +154,16 @@ async def running_bridge() -> AsyncIterator[Callable[[Settings], Awaitable[Any]]
     finally:
         for service in reversed(started):
             await service.stop()
+
+
+@pytest.fixture
+async def tasks() -> AsyncIterator[TaskSupervisor]:
+    """A TaskSupervisor whose tasks are cancelled at teardown."""
+    supervisor = TaskSupervisor()
+    try:
+        yield supervisor
+    finally:
+        await supervisor.cancel_all()
 
 
 def _sqlite_threads() -> set[threading.Thread]:

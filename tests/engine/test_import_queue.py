@@ -4,7 +4,6 @@ each caller gets its own job's result (or the exception that stopped its batch).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -42,15 +41,6 @@ class Batches:
         if len(self.seen) in self.fail_batches:
             raise self.fail_batches[len(self.seen)]
         return {j.key: self.fail_jobs.get(j.key) or outcome_for(j.key) for j in jobs}
-
-
-@pytest.fixture
-async def tasks() -> AsyncIterator[TaskSupervisor]:
-    supervisor = TaskSupervisor()
-    try:
-        yield supervisor
-    finally:
-        await supervisor.cancel_all()
 
 
 async def settle() -> None:

@@ -28,21 +28,8 @@ TICKET = "T-placing"
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    made, catalog, bridge_db = await make_env(tmp_path, "plan")
-    try:
+    async with make_env(tmp_path, "plan") as made:
         yield made
-    finally:
-        await catalog.close()
-        await bridge_db.close()
-
-
-@pytest.fixture
-async def tasks() -> AsyncIterator[TaskSupervisor]:
-    supervisor = TaskSupervisor()
-    try:
-        yield supervisor
-    finally:
-        await supervisor.cancel_all()
 
 
 def prechecks_for(env: Env, checks: FileChecks, tasks: TaskSupervisor) -> PlacementPrechecks:

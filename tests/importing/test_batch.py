@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -30,8 +28,8 @@ from torrentino_bridge.store.catalog import Catalog, open_catalog
 from torrentino_bridge.store.db import is_busy
 
 from .layouts import ALBUMS, CASES_BY_NAME, build_case
-from .test_crash import REPO, valid_audio
-from .test_import import Env, library, make_env
+from .test_crash import OLD_CONTENT, OLD_FILE, assert_whole_files, drive_child, valid_audio
+from .test_import import Env, env_on_other_fs, library, make_env
 
 FIRST_HALF = [f"nd-1{n:02d}" for n in range(1, 7)]
 SECOND_HALF = [f"nd-1{n:02d}" for n in range(7, 13)]
@@ -39,12 +37,8 @@ SECOND_HALF = [f"nd-1{n:02d}" for n in range(7, 13)]
 
 @pytest.fixture(params=["plan", "pezzottify"])
 async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Env]:
-    made, catalog, bridge_db = await make_env(tmp_path, request.param)
-    try:
+    async with make_env(tmp_path, request.param) as made:
         yield made
-    finally:
-        await catalog.close()
-        await bridge_db.close()
 
 
 async def run(env: Env, jobs: list[ImportJob], *, catalog: Catalog | None = None,
@@ -287,19 +281,8 @@ async def test_a_job_whose_destination_is_unsafe_fails_alone(env: Env) -> None:
 
 @pytest.fixture
 async def shm_env(tmp_path: Path) -> AsyncIterator[Env]:
-    """The media root on another filesystem (tmpfs): placement copies, then renames."""
-    shm = Path("/dev/shm")
-    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
-        pytest.skip("no second filesystem at /dev/shm")
-    root = Path(os.path.realpath(shm)) / f"tb-batch-test-{os.getpid()}-{tmp_path.name}"
-    root.mkdir()
-    made, catalog, bridge_db = await make_env(tmp_path, "plan", root=root)
-    try:
+    async with env_on_other_fs(tmp_path) as made:
         yield made
-    finally:
-        await catalog.close()
-        await bridge_db.close()
-        shutil.rmtree(root)
 
 
 async def test_across_filesystems_the_batch_copies_then_renames(shm_env: Env) -> None:
@@ -361,8 +344,6 @@ CRASH_JOBS = [  # key, case, album
     ("sub-dd", "multi_disc_cd_folders", "dd"),
     ("sub-vy", "vinyl_sides", "vy"),
 ]
-OLD_FILE = "nd/1-05.flac"            # a different file already at one destination
-OLD_CONTENT = b"older, different audio"
 
 
 def crash_setup(base: Path, layout: str) -> tuple[Path, Path, dict[int, str]]:
@@ -394,51 +375,8 @@ def catalog_available(catalog: Path, layout: str) -> dict[str, str | None]:
 
 
 def check_any_moment(root: Path, catalog: Path, layout: str) -> None:
-    """What must hold whenever the process dies: the catalog points only at whole files,
-    the library holds no partial file, the old file is there until replaced whole."""
-    for track_id, uri in catalog_available(catalog, layout).items():
-        assert uri and valid_audio(root / uri), f"{track_id} points at a missing or broken {uri}"
-    assert (root / OLD_FILE).exists()
-    for path in root.rglob("*"):
-        if path.is_dir() or path.name.startswith("."):
-            continue
-        if path == root / OLD_FILE and path.read_bytes() == OLD_CONTENT:
-            continue
-        assert valid_audio(path), f"partial file {path} in the library"
-
-
-def batch_child(spec: Path, log: Path, *, kill_at: tuple[str, int] | None) -> tuple[bool, int | None, str]:
-    """Run crash_child's batch mode, answering every pause; SIGKILL it at the `kill_at`
-    pause (step, occurrence). Returns (killed, exit code, its RESULT lines)."""
-    with open(log, "ab") as err:
-        child = subprocess.Popen([sys.executable, "-m", "tests.importing.crash_child", "batch", str(spec)],
-                                 cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
-    assert child.stdin is not None and child.stdout is not None
-    seen, printed = 0, []
-    try:
-        for raw in child.stdout:
-            line = raw.decode(errors="replace").strip()
-            if line.startswith("RESULT "):
-                printed.append(line)
-            if not line.startswith("PAUSE "):
-                continue
-            if kill_at is not None and line[6:] == kill_at[0]:
-                seen += 1
-                if seen == kill_at[1]:
-                    os.kill(child.pid, signal.SIGKILL)
-                    child.wait()
-                    assert child.returncode == -signal.SIGKILL
-                    return True, None, "\n".join(printed)
-            child.stdin.write(b"\n")
-            child.stdin.flush()
-        child.wait(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait()
-        child.stdin.close()
-        child.stdout.close()
-    return False, child.returncode, "\n".join(printed)
+    """What must hold whenever the process dies (every album's tracks)."""
+    assert_whole_files(root, catalog_available(catalog, layout))
 
 
 def killed_state(base: Path, root: Path, catalog: Path, layout: str) -> tuple[str, str, int, int, bool]:
@@ -470,14 +408,14 @@ def test_sigkill_in_a_batch_then_rerun(tmp_path: Path, step: str, occurrence: in
                                        state: tuple[str, str, int, int, bool]) -> None:
     spec, catalog, inodes = crash_setup(tmp_path, layout)
     root = tmp_path / "media"
-    killed, _, _ = batch_child(spec, tmp_path / "child.log", kill_at=(step, occurrence))
+    killed, _, _ = drive_child(["batch", str(spec)], tmp_path / "child.log", kill_at=(step, occurrence))
     assert killed, f"the batch never reached {step}"
     assert killed_state(tmp_path, root, catalog, layout) == state     # killed where meant
     check_any_moment(root, catalog, layout)
 
-    killed, code, printed = batch_child(spec, tmp_path / "child.log", kill_at=None)
-    assert not killed and code == 0, printed + (tmp_path / "child.log").read_text(errors="replace")
-    results = {line.split(" ", 2)[1]: json.loads(line.split(" ", 2)[2]) for line in printed.splitlines()}
+    killed, code, printed = drive_child(["batch", str(spec)], tmp_path / "child.log")
+    assert not killed and code == 0, "\n".join(printed) + (tmp_path / "child.log").read_text(errors="replace")
+    results = {line.split(" ", 2)[1]: json.loads(line.split(" ", 2)[2]) for line in printed}
     assert set(results) == {key for key, _, _ in CRASH_JOBS}
     assert all(r["failed"] == {} for r in results.values()), results
     every = {t: uri for r in results.values() for t, uri in r["imported"].items()}

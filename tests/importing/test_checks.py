@@ -165,12 +165,8 @@ def test_the_least_recently_used_version_goes_first(ticket: Path) -> None:
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    made, catalog, bridge_db = await make_env(tmp_path, "plan")
-    try:
+    async with make_env(tmp_path, "plan") as made:
         yield made
-    finally:
-        await catalog.close()
-        await bridge_db.close()
 
 
 @pytest.mark.parametrize("writer", ["appending", "preallocated"])

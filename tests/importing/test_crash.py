@@ -73,7 +73,13 @@ def catalog_tracks(catalog: Path, layout: str) -> dict[str, str | None]:
 
 def check_any_moment(root: Path, catalog: Path, layout: str) -> None:
     """What must hold whenever the process dies."""
-    for track_id, uri in catalog_tracks(catalog, layout).items():
+    assert_whole_files(root, catalog_tracks(catalog, layout))
+
+
+def assert_whole_files(root: Path, available: dict[str, str | None]) -> None:
+    """Every available track points at a whole, valid file; the library holds no partial
+    file (hidden temporary copies aside); the old file is there until replaced whole."""
+    for track_id, uri in available.items():
         assert uri, track_id
         assert valid_audio(root / uri), f"{track_id} points at a missing or broken {uri}"
     old = root / OLD_FILE
@@ -88,36 +94,42 @@ def check_any_moment(root: Path, catalog: Path, layout: str) -> None:
             assert valid_audio(path), f"partial file {name} in the library"
 
 
-def run_until_killed(args: list[str], step: str, occurrence: int, log: Path) -> bool:
-    """Run the pausing child; SIGKILL it at the given pause. False if it never got there."""
+def drive_child(args: list[str], log: Path, *,
+                kill_at: tuple[str, int] | None = None) -> tuple[bool, int | None, list[str]]:
+    """Run the pausing child (tests/importing/crash_child.py), answering every pause, and
+    SIGKILL it at the `kill_at` pause (step, occurrence). Returns (killed, exit code, the
+    RESULT lines it printed)."""
     with open(log, "ab") as err:
         child = subprocess.Popen(
             [sys.executable, "-m", "tests.importing.crash_child", *args], cwd=REPO,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
         )
     assert child.stdin is not None and child.stdout is not None
-    seen = 0
+    seen, printed = 0, []
     try:
         for raw in child.stdout:
             line = raw.decode(errors="replace").strip()
+            if line.startswith("RESULT "):
+                printed.append(line)
             if not line.startswith("PAUSE "):
                 continue
-            if line[6:] == step:
+            if kill_at is not None and line[6:] == kill_at[0]:
                 seen += 1
-                if seen == occurrence:
+                if seen == kill_at[1]:
                     os.kill(child.pid, signal.SIGKILL)
                     child.wait()
                     assert child.returncode == -signal.SIGKILL
-                    return True
+                    return True, None, printed
             child.stdin.write(b"\n")
             child.stdin.flush()
+        child.wait(timeout=60)
     finally:
         if child.poll() is None:
             child.kill()
         child.wait()
         child.stdin.close()
         child.stdout.close()
-    return False
+    return False, child.returncode, printed
 
 
 def prepare(base: Path, layout: str, root: Path) -> tuple[list[str], Path]:
@@ -157,7 +169,7 @@ def test_sigkill_at_every_step_then_rerun(tmp_path: Path, layout: str) -> None:
     args, catalog = prepare(tmp_path, layout, root)
     killed = []
     for step, occurrence in SAME_FS_KILLS:
-        if run_until_killed(args, step, occurrence, tmp_path / "child.log"):
+        if drive_child(args, tmp_path / "child.log", kill_at=(step, occurrence))[0]:
             killed.append(step)
         check_any_moment(root, catalog, layout)
     assert killed == [step for step, _ in SAME_FS_KILLS]
@@ -174,7 +186,7 @@ def test_sigkill_during_cross_filesystem_copies(tmp_path: Path) -> None:
         args, catalog = prepare(tmp_path, "plan", root)
         killed = []
         for step, occurrence in CROSS_FS_KILLS:
-            if run_until_killed(args, step, occurrence, tmp_path / "child.log"):
+            if drive_child(args, tmp_path / "child.log", kill_at=(step, occurrence))[0]:
                 killed.append(step)
             check_any_moment(root, catalog, "plan")
         assert killed == [step for step, _ in CROSS_FS_KILLS]

@@ -8,7 +8,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import closing
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,22 +64,43 @@ class Env:
         return {t.id: t for t in await self.catalog.get_album_tracks(album_id)}
 
 
-async def make_env(base: Path, layout: str, **media: Any) -> tuple[Env, Catalog, aiosqlite.Connection]:
+@asynccontextmanager
+async def make_env(base: Path, layout: str, **media: Any) -> AsyncIterator[Env]:
+    """A catalog with the layout set's albums, media folders and a bridge database; the
+    connections are closed afterwards."""
     catalog_path = build_catalog(base / "catalog.db", list(ALBUMS.values()), layout=layout)
     settings = media_settings(base, **media)
     catalog = await open_catalog(catalog_path, layout=layout)
-    bridge_db = await open_bridge_db(base / "bridge.db")
-    return Env(base, settings, catalog, bridge_db, catalog_path, layout), catalog, bridge_db
+    try:
+        bridge_db = await open_bridge_db(base / "bridge.db")
+        try:
+            yield Env(base, settings, catalog, bridge_db, catalog_path, layout)
+        finally:
+            await bridge_db.close()
+    finally:
+        await catalog.close()
+
+
+@asynccontextmanager
+async def env_on_other_fs(base: Path) -> AsyncIterator[Env]:
+    """make_env (plan layout) with the media root on another filesystem (tmpfs at
+    /dev/shm), so placement copies, then renames; skips the test when there is none."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(base).st_dev:
+        pytest.skip("no second filesystem at /dev/shm")
+    root = Path(os.path.realpath(shm)) / f"tb-test-{os.getpid()}-{base.name}"
+    root.mkdir()
+    try:
+        async with make_env(base, "plan", root=root) as made:
+            yield made
+    finally:
+        shutil.rmtree(root)
 
 
 @pytest.fixture(params=["plan", "pezzottify"])
 async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Env]:
-    made, catalog, bridge_db = await make_env(tmp_path, request.param)
-    try:
+    async with make_env(tmp_path, request.param) as made:
         yield made
-    finally:
-        await catalog.close()
-        await bridge_db.close()
 
 
 def library(root: Path) -> dict[str, int]:
@@ -272,19 +293,8 @@ async def test_a_rename_done_before_a_crash_is_recognised(env: Env) -> None:
 
 @pytest.fixture
 async def shm_env(tmp_path: Path) -> AsyncIterator[Env]:
-    """The media root on another filesystem (tmpfs), so placement copies."""
-    shm = Path("/dev/shm")
-    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
-        pytest.skip("no second filesystem at /dev/shm")
-    root = Path(os.path.realpath(shm)) / f"tb-import-test-{os.getpid()}-{tmp_path.name}"
-    root.mkdir()
-    made, catalog, bridge_db = await make_env(tmp_path, "plan", root=root)
-    try:
+    async with env_on_other_fs(tmp_path) as made:
         yield made
-    finally:
-        await catalog.close()
-        await bridge_db.close()
-        shutil.rmtree(root)
 
 
 async def test_across_filesystems_files_are_copied_then_renamed(shm_env: Env) -> None:
