@@ -156,6 +156,16 @@ async def running_bridge() -> AsyncIterator[Callable[[Settings], Awaitable[Any]]
             await service.stop()
 
 
+async def forward(session: Any, target: str, request: Any) -> tuple[int, bytes]:
+    """Pass an aiohttp server request on to `target` (same method, path, query, body and
+    auth headers), for test proxies that then spoil the answer; (status, body)."""
+    body = await request.read()
+    headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
+    async with session.request(request.method, target + request.path_qs, data=body or None,
+                               headers=headers) as resp:
+        return resp.status, await resp.read()
+
+
 @pytest.fixture
 async def tasks() -> AsyncIterator[TaskSupervisor]:
     """A TaskSupervisor whose tasks are cancelled at teardown."""

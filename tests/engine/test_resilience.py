@@ -12,7 +12,7 @@ import pytest
 import structlog.testing
 from aiohttp import web
 
-from tests.conftest import album, build_catalog, wait_for
+from tests.conftest import album, build_catalog, forward, wait_for
 from tests.engine.test_flow import catalog_rows, insert, until_status
 
 ALBUM = album("alb-r", "Res", "Ilient", ["One", "Two"])
@@ -62,11 +62,7 @@ class QTProxy:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         assert self.session is not None
-        body = await request.read()
-        headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
-        async with self.session.request(request.method, self.target + request.path_qs, data=body or None,
-                                        headers=headers) as resp:
-            status, payload = resp.status, await resp.read()
+        status, payload = await forward(self.session, self.target, request)
         creating = request.method == "POST" and request.path == "/api/v1/tickets"
         if creating and self.lose_posts:
             self.lose_posts -= 1

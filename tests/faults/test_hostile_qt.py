@@ -20,7 +20,7 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import album, build_catalog
+from tests.conftest import album, build_catalog, forward
 from tests.faults.harness import audio_problem
 from tests.faults.hostile import (
     LoopCaller,
@@ -182,11 +182,7 @@ class SpoilingProxy:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         assert self.session is not None
-        body = await request.read()
-        headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
-        async with self.session.request(request.method, self.target + request.path_qs, data=body or None,
-                                        headers=headers) as resp:
-            status, payload = resp.status, await resp.read()
+        status, payload = await forward(self.session, self.target, request)
         if self.rng.random() >= self.share:
             return web.Response(status=status, body=payload, content_type="application/json")
         self.spoiled += 1
