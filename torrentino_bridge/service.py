@@ -13,9 +13,9 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import aiosqlite
@@ -45,6 +45,7 @@ from .store.db import connect, is_busy, open_bridge_db
 from .tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 REPAIR_RETRY_SECS = 0.5
 REPAIR_MAX_BACKOFF_SECS = 30.0
@@ -95,33 +96,45 @@ class BridgeService:
         """The daemon waits out a catalog held locked at start (in rollback-journal mode an
         exclusive lock blocks even the schema read) instead of exiting; one-shot CLI
         commands fail at once. Not ready (no READY=1, no HTTP) until it opens."""
-        delay, tries = REPAIR_RETRY_SECS, 1
+        try:
+            return await self._open_catalog()
+        except Exception as err:
+            if not is_busy(err):
+                raise
+            log.error("catalog.locked_at_start", error=str(err), db=str(self.settings.catalog.db),
+                      hint="another process holds the catalog locked; waiting for it before "
+                           "starting (nothing is handled meanwhile)")
+        # Under systemd (Type=notify) the start would time out and be retried from scratch;
+        # waiting is the point, so the start timeout is pushed past each wait.
+        opened = await self._retry_while_locked(self._open_catalog, "catalog", extend_start=True)
+        if opened is None:
+            raise StartStopped("stopped while waiting for the catalog")
+        catalog, tries = opened
+        log.info("catalog.unlocked", tries=tries + 1)
+        return catalog
+
+    async def _retry_while_locked(self, attempt: Callable[[], Awaitable[T]], what: str, *,
+                                  extend_start: bool = False) -> tuple[T, int] | None:
+        """Wait, then call `attempt`, until a locked database lets it through: waits double from
+        REPAIR_RETRY_SECS to REPAIR_MAX_BACKOFF_SECS, each failure is `{what}.still_locked` at
+        debug, any other error raises. Returns (result, tries), or None once a stop is requested."""
+        delay, tries = REPAIR_RETRY_SECS, 0
         while True:
+            if extend_start:
+                systemd.notify(f"EXTEND_TIMEOUT_USEC={int((delay + 30) * 1_000_000)}",
+                               f"STATUS=waiting for the {what}: the catalog database is locked")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), delay)
+            if self.stop_event.is_set():
+                return None
+            tries += 1
             try:
-                catalog = await self._open_catalog()
+                return await attempt(), tries
             except Exception as err:
                 if not is_busy(err):
                     raise
-                if tries == 1:
-                    log.error("catalog.locked_at_start", error=str(err), db=str(self.settings.catalog.db),
-                              hint="another process holds the catalog locked; waiting for it before "
-                                   "starting (nothing is handled meanwhile)")
-                else:
-                    log.debug("catalog.still_locked", error=str(err), tries=tries)
-                tries += 1
-                # Under systemd (Type=notify) the start would time out and be retried from
-                # scratch; waiting is the point, so the start timeout is pushed past each wait.
-                systemd.notify(f"EXTEND_TIMEOUT_USEC={int((delay + 30) * 1_000_000)}",
-                               "STATUS=waiting for the catalog database: it is locked")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop_event.wait(), delay)
-                if self.stop_event.is_set():
-                    raise StartStopped("stopped while waiting for the catalog") from None
-                delay = min(delay * 2, REPAIR_MAX_BACKOFF_SECS)
-                continue
-            if tries > 1:
-                log.info("catalog.unlocked", tries=tries)
-            return catalog
+                log.debug(f"{what}.still_locked", error=str(err), tries=tries)
+            delay = min(delay * 2, REPAIR_MAX_BACKOFF_SECS)
 
     async def start(self, *, workers: bool = True) -> None:
         s = self.settings
@@ -183,25 +196,12 @@ class BridgeService:
     async def _repair_until_done(self) -> None:
         """Retry repair with backoff until the catalog lets it write, then start the workers.
         Only a locked catalog is retried; any other error ends the task and the daemon."""
-        delay = REPAIR_RETRY_SECS
-        tries = 1
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop_event.wait(), delay)
-            if self.stop_event.is_set():
-                return
-            tries += 1
-            try:
-                await repair(self.store, self.catalog, self.statuses)
-            except Exception as err:
-                if not is_busy(err):
-                    raise
-                log.debug("repair.still_locked", error=str(err), tries=tries)
-                delay = min(delay * 2, REPAIR_MAX_BACKOFF_SECS)
-                continue
-            break
+        done = await self._retry_while_locked(
+            lambda: repair(self.store, self.catalog, self.statuses), "repair")
+        if done is None:
+            return
         self.repair_pending = None
-        log.info("repair.recovered", tries=tries)
+        log.info("repair.recovered", tries=done[1] + 1)
         self._start_workers()
 
     async def _open_components(self, *, wait_for_catalog: bool = False) -> None:
