@@ -86,7 +86,7 @@ def half_then_remove(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def install() -> None:
-    journal.create_job = after("planned", journal.create_job)  # type: ignore[assignment]
+    journal.create_jobs = after("planned", journal.create_jobs)  # type: ignore[assignment]
     journal.set_move = after("move", journal.set_move)  # type: ignore[assignment]
     journal.finish_job = after("finished", journal.finish_job)  # type: ignore[assignment]
     importer.apply_outcome = after("catalog-applied", importer.apply_outcome)  # type: ignore[assignment]

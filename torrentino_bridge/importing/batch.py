@@ -16,7 +16,6 @@ a key given twice) go through import_tracks one by one after it.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,14 +33,16 @@ from .discovery import check_source_dir
 from .errors import PlacementError
 from .importer import (
     ImportJob,
-    _advance,
     apply_outcomes,
     build_moves,
+    copy_into_place,
+    flock_nb,
     import_tracks,
     journal_connection,
     log_planned,
     new_job,
     outcome_of,
+    remove_leftovers,
     rename_step,
 )
 from .journal import MoveRow, NewJob
@@ -152,12 +153,10 @@ def _unlock_when_done(planning: asyncio.Future[list[Prepared]]) -> None:
 def _try_lock(path: Path) -> int | None:
     """The directory's flock (import_tracks takes the same), or None when someone holds it."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+    if flock_nb(fd):
+        return fd
+    os.close(fd)
+    return None
 
 
 def place_all(moves: Sequence[MoveRow], media: MediaSettings) -> list[MoveRow | Exception | None]:
@@ -182,9 +181,7 @@ async def _import_planned(conn: aiosqlite.Connection, ready: list[Prepared], cat
                           media: MediaSettings, results: dict[str, Result]) -> None:
     news = [p.new for p in ready if p.new is not None]
     await journal.create_jobs(conn, news)
-    rows = {n.key: journal.JobRow(key=n.key, album_id=n.album_id, source_dir=n.source_dir, state="moving",
-                                  failed=n.failed, labels=n.labels, report=n.report, outcome=None,
-                                  finished_at=None, cleaned_at=None) for n in news}
+    jobs = {n.key: n for n in news}
     planned = [m for p in ready if p.new is not None for m in p.new.moves]
     renamed = await asyncio.to_thread(place_all, planned, media)
     await journal.set_moves(conn, [m for m in renamed if isinstance(m, MoveRow)])
@@ -198,42 +195,28 @@ async def _import_planned(conn: aiosqlite.Connection, ready: list[Prepared], cat
             continue
         if result is None:   # another filesystem: copy, fsync, rename, journalled step by step
             try:
-                result = await _advance(conn, move, media)
+                result = await copy_into_place(conn, move, media)
             except OSError as err:
                 log.error("import.move_failed", import_key=move.key, track_id=move.track_id, error=str(err))
                 results.setdefault(move.key, PlacementError(f"cannot place {move.src} at {move.dst}: {err}"))
                 continue
         p.moves.append(result)
 
-    done = {p.job.key: outcome_of(rows[p.job.key], p.moves) for p in ready if p.job.key not in results}
+    done = {p.job.key: outcome_of(jobs[p.job.key], p.moves) for p in ready if p.job.key not in results}
     await apply_outcomes(catalog, list(done.values()))
     await journal.finish_jobs(conn, {key: o.to_json() for key, o in done.items()})
     for key, outcome in done.items():
         results[key] = outcome
-        log.info("import.done", import_key=key, album_id=rows[key].album_id, imported=len(outcome.imported),
+        log.info("import.done", import_key=key, album_id=jobs[key].album_id, imported=len(outcome.imported),
                  failed=len(outcome.failed), summary=outcome.summary or None)
-    await _clean_up(conn, [rows[k] for k in done], done, media)
+    await _clean_up(conn, [jobs[k] for k in done], done, media)
 
 
-async def _clean_up(conn: aiosqlite.Connection, rows: list[journal.JobRow], done: dict[str, ImportOutcome],
+async def _clean_up(conn: aiosqlite.Connection, jobs: list[journal.NewJob], done: dict[str, ImportOutcome],
                     media: MediaSettings) -> None:
     """Leftovers of fully imported directories go (unless media.keep_leftovers); a directory
     with failed tracks stays for a look or a manual import."""
-    doomed = [r for r in rows if not media.keep_leftovers and not done[r.key].failed]
-
-    def remove() -> list[str]:
-        removed = []
-        for row in doomed:
-            try:
-                placement.remove_tree(Path(row.source_dir), media.incoming)
-                removed.append(row.key)
-            except (OSError, PlacementError) as err:
-                log.warning("import.leftovers_kept", import_key=row.key, source_dir=row.source_dir, error=str(err))
-        return removed
-
-    removed = set(await asyncio.to_thread(remove))
-    for row in doomed:
-        if row.key in removed:
-            log.info("import.leftovers_removed", import_key=row.key, source_dir=row.source_dir)
-    kept = {r.key for r in doomed} - removed     # not cleaned: the next import of the key tries again
-    await journal.mark_cleaned_many(conn, [r.key for r in rows if r.key not in kept])
+    doomed = [j for j in jobs if not media.keep_leftovers and not done[j.key].failed]
+    removed = await asyncio.to_thread(remove_leftovers, doomed, media)
+    kept = {j.key for j in doomed} - removed     # not cleaned: the next import of the key tries again
+    await journal.mark_cleaned_many(conn, [j.key for j in jobs if j.key not in kept])

@@ -128,18 +128,23 @@ async def _dir_lock(path: Path, bound: Any) -> AsyncIterator[None]:
         return
     try:
         waiting = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waiting:
-                    waiting = True
-                    bound.info("import.waiting_for_directory", source_dir=str(path))
-                await asyncio.sleep(0.1)
+        while not flock_nb(fd):
+            if not waiting:
+                waiting = True
+                bound.info("import.waiting_for_directory", source_dir=str(path))
+            await asyncio.sleep(0.1)
         yield
     finally:
         os.close(fd)
+
+
+def flock_nb(fd: int) -> bool:
+    """Take the exclusive flock of an open directory without waiting; False when held."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 async def _plan_and_record(conn: aiosqlite.Connection, job: ImportJob, catalog: Catalog,
@@ -151,10 +156,7 @@ async def _plan_and_record(conn: aiosqlite.Connection, job: ImportJob, catalog: 
     )
     moves = await asyncio.to_thread(build_moves, plan, media, job.key)
     new = new_job(job, plan, moves)
-    await journal.create_job(
-        conn, key=new.key, album_id=new.album_id, source_dir=new.source_dir,
-        failed=new.failed, labels=new.labels, report=new.report, moves=new.moves,
-    )
+    await journal.create_jobs(conn, [new])
     log_planned(bound, plan, new.labels)
     row = await journal.get_job(conn, job.key)
     assert row is not None
@@ -215,7 +217,7 @@ async def _finish(conn: aiosqlite.Connection, row: JobRow, catalog: Catalog, med
                summary=outcome.summary or None)
 
 
-def outcome_of(row: JobRow, done: Sequence[MoveRow]) -> ImportOutcome:
+def outcome_of(row: JobRow | journal.NewJob, done: Sequence[MoveRow]) -> ImportOutcome:
     """The outcome of a job whose moves all reached 'placed' or 'failed'."""
     imported = {m.track_id: m.audio_uri for m in done if m.state == "placed"}
     failed = dict(row.failed)
@@ -230,7 +232,7 @@ def outcome_of(row: JobRow, done: Sequence[MoveRow]) -> ImportOutcome:
 
 async def _advance(conn: aiosqlite.Connection, move: MoveRow, media: MediaSettings) -> MoveRow:
     """Bring one move to 'placed' or 'failed', whatever step the last run stopped at."""
-    src, dst, tmp = Path(move.src), Path(move.dst), Path(move.tmp)
+    dst, tmp = Path(move.dst), Path(move.tmp)
     if move.state == "failed":
         return move
     if move.state == "placed":
@@ -249,9 +251,16 @@ async def _advance(conn: aiosqlite.Connection, move: MoveRow, media: MediaSettin
     renamed = await asyncio.to_thread(rename_step, move, media)
     if renamed is not None:
         return await _mark(conn, move, renamed.state, dst_ino=renamed.dst_ino, error=renamed.error)
-    copy = await asyncio.to_thread(placement.copy_to_temp, src, tmp, root=media.root)
+    return await copy_into_place(conn, move, media)
+
+
+async def copy_into_place(conn: aiosqlite.Connection, move: MoveRow, media: MediaSettings) -> MoveRow:
+    """The rest of a move rename_step found across filesystems: copy to a hidden temporary
+    file (fsynced), journal it, rename it into place, journal that."""
+    tmp = Path(move.tmp)
+    copy = await asyncio.to_thread(placement.copy_to_temp, Path(move.src), tmp, root=media.root)
     move = await _mark(conn, move, "copied", tmp_ino=copy.ino)
-    placed = await asyncio.to_thread(placement.commit_temp, tmp, dst)
+    placed = await asyncio.to_thread(placement.commit_temp, tmp, Path(move.dst))
     return await _mark(conn, move, "placed", dst_ino=placed.ino)
 
 
@@ -305,8 +314,23 @@ async def _clean_up(conn: aiosqlite.Connection, row: JobRow, media: MediaSetting
     A directory with failed tracks stays for a look or a manual import."""
     if row.cleaned_at is not None:
         return
-    outcome = row.outcome or {}
-    if not media.keep_leftovers and not outcome.get("failed"):
-        await asyncio.to_thread(placement.remove_tree, Path(row.source_dir), media.incoming)
-        bound.info("import.leftovers_removed", source_dir=row.source_dir)
+    wanted = not media.keep_leftovers and not (row.outcome or {}).get("failed")
+    if wanted and not await asyncio.to_thread(remove_leftovers, [row], media):
+        return      # kept, not cleaned: the next import of the key tries again
     await journal.mark_cleaned(conn, row.key)
+
+
+def remove_leftovers(rows: Sequence[JobRow | journal.NewJob], media: MediaSettings) -> set[str]:
+    """Remove the source directories of fully imported jobs (blocking); returns the keys
+    whose directory went. One that cannot be removed is logged and left for next time:
+    the import itself is done."""
+    removed = set()
+    for row in rows:
+        try:
+            placement.remove_tree(Path(row.source_dir), media.incoming)
+        except (OSError, PlacementError) as err:
+            log.warning("import.leftovers_kept", import_key=row.key, source_dir=row.source_dir, error=str(err))
+            continue
+        log.info("import.leftovers_removed", import_key=row.key, source_dir=row.source_dir)
+        removed.add(row.key)
+    return removed

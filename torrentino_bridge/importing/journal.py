@@ -120,13 +120,6 @@ class NewJob:
     moves: Sequence[MoveRow]
 
 
-async def create_job(conn: aiosqlite.Connection, *, key: str, album_id: str, source_dir: str,
-                     failed: dict[str, str], labels: dict[str, str], report: dict[str, Any],
-                     moves: Sequence[MoveRow]) -> None:
-    """The whole plan in one transaction, committed before any file moves."""
-    await create_jobs(conn, [NewJob(key, album_id, source_dir, failed, labels, report, moves)])
-
-
 async def create_jobs(conn: aiosqlite.Connection, jobs: Sequence[NewJob]) -> None:
     """Plans of many imports in one transaction, committed before any of their files moves."""
     now = utcnow()
