@@ -4,6 +4,7 @@ on 127.0.0.1 and a running bridge service."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from torrentino_bridge.config import Settings, load_settings
 from torrentino_bridge.store.db import sql_dir
@@ -174,6 +176,20 @@ async def tasks() -> AsyncIterator[TaskSupervisor]:
         yield supervisor
     finally:
         await supervisor.cancel_all()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Any:
+    """Every test leaves logging as it found it: an in-process CLI run configures structlog
+    (level filter, stderr of the moment), which would hide later tests' debug events from
+    capture_logs and write to a stream pytest has closed."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    yield
+    structlog.reset_defaults()
+    for handler in root.handlers:
+        if handler not in handlers:
+            root.removeHandler(handler)
 
 
 def _sqlite_threads() -> set[threading.Thread]:

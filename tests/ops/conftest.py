@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sqlite3
 import subprocess
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from torrentino_bridge.cli import main
 from torrentino_bridge.sim.audio import write_audio
@@ -179,18 +177,6 @@ def queue_rows(path: Path) -> dict[str, tuple[Any, ...]]:
             "SELECT id, status, error_type, error_message, completed_at FROM download_queue"
         ).fetchall()
     return {row[0]: row[1:] for row in rows}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_logging() -> Any:
-    """The CLI binds logging to the stderr of the moment; pytest closes that stream per test."""
-    root = logging.getLogger()
-    handlers = list(root.handlers)
-    yield
-    structlog.reset_defaults()
-    for handler in root.handlers:
-        if handler not in handlers:
-            root.removeHandler(handler)
 
 
 @pytest.fixture(params=["plan", "pezzottify"])
