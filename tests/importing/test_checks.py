@@ -122,6 +122,20 @@ def test_the_rel_of_a_remembered_file_is_relative_to_the_directory_asked_about(t
     assert [a.rel for a in found.audio][:1] == ["01. Second Wind.flac"]
 
 
+def test_a_verification_under_another_directory_is_remembered_too(tmp_path: Path) -> None:
+    """Inspected in a check of the parent, verified in a check of the disc folder: the
+    answer is kept for the file version all the same (the name it was asked under differs)."""
+    media = media_settings(tmp_path)
+    album = build_case(CASES_BY_NAME["multi_disc_cd_folders"], media.incoming / "album", tmp_path / "out")
+    checks = FileChecks()
+    discover(album, media.incoming, checks)                     # inspected, not verified
+    found = discover(album / "CD2", media.incoming, checks)
+    first = verify_all(found.audio, checks)
+    before = bytes_read()
+    assert verify_all(found.audio, checks) == first
+    assert bytes_read() - before < 4096                         # answered from memory
+
+
 def test_the_least_recently_used_version_goes_first(ticket: Path) -> None:
     files = sorted(ticket.iterdir())
     checks = FileChecks(capacity=3)

@@ -36,12 +36,13 @@ class Memo(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, key: Hashable) -> T | None:
+    def get(self, key: Hashable, *, count: bool = True) -> T | None:
+        """The value (now the most recently used), counted in `hits` unless count=False."""
         with self._lock:
             value = self._items.get(key)
             if value is not None:
                 self._items.move_to_end(key)
-                self.hits += 1
+                self.hits += count
             return value
 
     def put(self, key: Hashable, value: T) -> None:
@@ -68,56 +69,47 @@ class FileChecks:
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
         self.plans: Memo[object] = Memo(capacity // 8)     # plan.plan_import's
-        self._entries: OrderedDict[Version, Checked] = OrderedDict()
-        self._latest: dict[str, Version] = {}    # path -> the version last inspected
-        self._lock = threading.Lock()
-        self.hits = 0
+        self._entries: Memo[Checked] = Memo(capacity)
         self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def hits(self) -> int:
+        """Inspections answered from memory."""
+        return self._entries.hits
+
     def inspect(self, path: Path, rel: str, st: os.stat_result) -> AudioFile | Rejected:
         version = version_of(path, st)
-        with self._lock:
-            entry = self._entries.get(version)
-            if entry is not None:
-                self._entries.move_to_end(version)
-                self._latest[str(path)] = version
-                self.hits += 1
-                # The file's name relative to the directory asked about now, which may not be
-                # the one it was checked under (a parent's check); matching reads that name.
-                return entry.found if entry.found.rel == rel else replace(entry.found, rel=rel)
-            self.misses += 1
+        entry = self._entries.get(version)
+        if entry is not None:
+            # The file's name relative to the directory asked about now, which may not be
+            # the one it was checked under (a parent's check); matching reads that name.
+            return entry.found if entry.found.rel == rel else replace(entry.found, rel=rel)
+        self.misses += 1
         found = inspect_file(path, rel, st.st_size)
-        self._store(version, Checked(found))
+        self._entries.put(version, Checked(found))
         return found
 
     def verify(self, audio: AudioFile) -> Health:
-        """verify_file, remembered when the file is still the version inspected."""
-        with self._lock:
-            version = self._latest.get(str(audio.path))
-            entry = self._entries.get(version) if version is not None else None
-            if entry is not None and entry.health is not None:
-                return entry.health
+        """verify_file, remembered for the file version it was inspected in; a file that
+        changed meanwhile is decoded again and its answer not kept."""
+        try:
+            before = version_of(audio.path, os.lstat(audio.path))
+        except OSError:
+            return verify_file(audio)
+        entry = self._entries.get(before, count=False)
+        if entry is not None and entry.health is not None:
+            return entry.health
         health = verify_file(audio)
         try:
             now = version_of(audio.path, os.lstat(audio.path))
         except OSError:
             return health
-        if now == version and entry is not None and entry.found == audio:
-            self._store(now, Checked(audio, health))
+        if now == before and entry is not None and replace(audio, rel=entry.found.rel) == entry.found:
+            self._entries.put(now, Checked(entry.found, health))
         return health
-
-    def _store(self, version: Version, entry: Checked) -> None:
-        with self._lock:
-            self._entries[version] = entry
-            self._entries.move_to_end(version)
-            self._latest[version[0]] = version
-            while len(self._entries) > self.capacity:
-                old, _ = self._entries.popitem(last=False)
-                if self._latest.get(old[0]) == old:
-                    del self._latest[old[0]]
 
 
 def verify_all(audio: list[AudioFile], checks: FileChecks | None) -> list[Health]:
