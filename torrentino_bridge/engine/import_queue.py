@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from ..importing import ImportOutcome
+from ..importing.batch import Result
 from ..tasks import TaskSupervisor
 
-Result = ImportOutcome | Exception
 Item = TypeVar("Item")
 
 

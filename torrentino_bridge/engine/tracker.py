@@ -24,8 +24,8 @@ from ..config import Settings
 from ..domain.availability import can_transition
 from ..domain.models import Availability, TrackChange
 from ..domain.status import LIVE_SUBMISSION_STATES, RELEASING_STATES, SubmissionState, submission_state_for
-from ..importing import ImportJob, ImportOutcome, forget_import
-from ..importing.batch import import_batch
+from ..importing import ImportJob, forget_import
+from ..importing.batch import Result, import_batch
 from ..importing.checks import FileChecks
 from ..metrics import Metrics
 from ..qt.client import TorrentinoClient
@@ -488,7 +488,7 @@ class TicketTracker:
         bound.info("import.finished", imported=len(outcome.imported), failed=len(outcome.failed),
                    summary=outcome.summary or None)
 
-    async def _import_batch(self, subs: list[SubmissionRow]) -> dict[str, ImportOutcome | Exception]:
+    async def _import_batch(self, subs: list[SubmissionRow]) -> dict[str, Result]:
         """The imports of submissions whose tickets completed, as one batch: marked importing
         and read from both databases together, then importing.batch."""
         await self.store.mark_importing([s.id for s in subs])
@@ -500,7 +500,7 @@ class TicketTracker:
                                           media=self.settings.media, checks=self.checks))
         return results
 
-    async def jobs_for(self, subs: list[SubmissionRow]) -> tuple[list[ImportJob], dict[str, ImportOutcome | Exception]]:
+    async def jobs_for(self, subs: list[SubmissionRow]) -> tuple[list[ImportJob], dict[str, Result]]:
         """The import jobs of these submissions (their live tracks, as the catalog has them
         now), and the submissions that have nothing left to import."""
         tracks = await self.store.active_tracks_of([s.id for s in subs])

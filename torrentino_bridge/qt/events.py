@@ -198,8 +198,7 @@ class _Message:
         return None if value is None else int(value)
 
     def percent(self, *names: str) -> float | None:
-        value = self.number(*names)
-        return None if value is None else min(100.0, max(0.0, value))
+        return clamp_percent(self.number(*names))
 
     def boolean(self, *names: str, required: bool = False) -> bool | None:
         name, value = self.raw(*names)
@@ -208,6 +207,17 @@ class _Message:
         if not isinstance(value, bool):
             raise EventError("malformed", f"'{name}' must be a boolean, got {_kind(value)}")
         return value
+
+
+def clamp_percent(value: float | None) -> float | None:
+    return None if value is None else min(100.0, max(0.0, value))
+
+
+def pipeline_percent(percent: float | None, current: int | None, total: int | None) -> float | None:
+    """QT's percent when it sent one, else current/total (both decoding paths use this)."""
+    if percent is None and current is not None and total:
+        percent = current / total * 100.0
+    return clamp_percent(percent)
 
 
 # --- builders, one per tag ------------------------------------------------------------
@@ -265,9 +275,7 @@ def _pipeline_progress(m: _Message, source: str) -> Event:
     phase = m.string("phase", required=True)
     assert phase is not None
     current, total = m.integer("current"), m.integer("total")
-    percent = m.percent("percent")
-    if percent is None and current is not None and total:
-        percent = min(100.0, max(0.0, current / total * 100.0))
+    percent = pipeline_percent(m.number("percent"), current, total)
     return PipelineProgress(ticket_id, phase, percent, current, total, m.string("current_name"))
 
 
@@ -349,15 +357,11 @@ _decode_frame = msgspec.json.Decoder(
 
 def _progress_event(frame: _PipelineProgressFrame | _TorrentProgressFrame) -> tuple[str, Event]:
     if frame.__class__ is _PipelineProgressFrame:
-        current, total, percent = frame.current, frame.total, frame.percent  # type: ignore[union-attr]
-        if percent is not None:
-            percent = min(100.0, max(0.0, percent))
-        elif current is not None and total:
-            percent = min(100.0, max(0.0, current / total * 100.0))
+        current, total = frame.current, frame.total  # type: ignore[union-attr]
+        percent = pipeline_percent(frame.percent, current, total)  # type: ignore[union-attr]
         return "pipeline_progress", PipelineProgress(
             frame.ticket_id, frame.phase, percent, current, total, frame.current_name)  # type: ignore[union-attr]
-    percent = frame.progress_pct if frame.progress_pct is not None else frame.percent  # type: ignore[union-attr]
-    if percent is not None:
-        percent = min(100.0, max(0.0, percent))
+    percent = clamp_percent(frame.progress_pct if frame.progress_pct is not None
+                            else frame.percent)  # type: ignore[union-attr]
     return ("progress" if frame.__class__ is _ProgressFrame else "torrent_progress"), TorrentProgress(
         frame.ticket_id, percent, frame.speed_bps, frame.eta_secs)  # type: ignore[union-attr]

@@ -20,7 +20,7 @@ import structlog
 
 from ..domain.models import AlbumMeta, Availability, TrackChange, TrackMeta
 from ..errors import CatalogSchemaError
-from .db import chunked, connect, transaction, with_busy_retry
+from .db import chunked, connect, marks, transaction, with_busy_retry
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +59,7 @@ class Catalog:
         """Many albums in one query per chunk (an import batch reads a hundred at once)."""
         found: dict[str, AlbumMeta] = {}
         for part in chunked(list(dict.fromkeys(album_ids))):
-            rows = await self._rows(self._ALBUM_SQL + f" WHERE al.id IN ({','.join('?' * len(part))})", part)
+            rows = await self._rows(self._ALBUM_SQL + f" WHERE al.id IN ({marks(len(part))})", part)
             found.update((row["id"], self._album(row)) for row in rows)
         return found
 
@@ -71,7 +71,7 @@ class Catalog:
         found: dict[str, list[TrackMeta]] = {a: [] for a in album_ids}
         key = self._TRACK_ALBUM_ID
         for part in chunked(list(found)):
-            sql = (self._TRACK_SQL + f" WHERE {key} IN ({','.join('?' * len(part))})"
+            sql = (self._TRACK_SQL + f" WHERE {key} IN ({marks(len(part))})"
                    f" ORDER BY {key}, t.disc_number, t.track_number")
             for track in await self._fetch_tracks(sql, part):
                 found[track.album_id].append(track)
@@ -181,8 +181,7 @@ class PlanCatalog(Catalog):
     async def get_tracks(self, track_ids: Sequence[str]) -> dict[str, TrackMeta]:
         found: dict[str, TrackMeta] = {}
         for chunk in chunked(list(dict.fromkeys(track_ids))):
-            marks = ",".join("?" * len(chunk))
-            for track in await self._fetch_tracks(self._TRACK_SQL + f" WHERE t.id IN ({marks})", chunk):
+            for track in await self._fetch_tracks(self._TRACK_SQL + f" WHERE t.id IN ({marks(len(chunk))})", chunk):
                 found[track.id] = track
         return found
 
@@ -267,8 +266,7 @@ class PezzottifyCatalog(Catalog):
     async def get_tracks(self, track_ids: Sequence[str]) -> dict[str, TrackMeta]:
         found: dict[str, TrackMeta] = {}
         for chunk in chunked(list(dict.fromkeys(track_ids))):
-            marks = ",".join("?" * len(chunk))
-            for track in await self._fetch_tracks(self._TRACK_SQL + f" WHERE t.id IN ({marks})", chunk):
+            for track in await self._fetch_tracks(self._TRACK_SQL + f" WHERE t.id IN ({marks(len(chunk))})", chunk):
                 found[track.id] = track
         return found
 
