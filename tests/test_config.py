@@ -98,3 +98,18 @@ def test_a_password_in_the_qt_url_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="must not contain a user or password") as err:
         load_settings(write_config(tmp_path, catalog, "http://bridge:hunter2@qt:8080"))
     assert "hunter2" not in str(err.value)
+
+
+def test_pezzottify_files_resolve_relative_and_must_exist(tmp_path):
+    catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "download_queue.db").write_bytes(b"")
+    path = write_config(tmp_path, catalog, "http://127.0.0.1:9",
+                        extra='\n[pezzottify]\nqueue_db = "db/download_queue.db"\n')
+    settings = load_settings(path)
+    assert settings.pezzottify.queue_db == tmp_path / "db" / "download_queue.db"
+    assert settings.pezzottify.search_db is None
+
+    path.write_text(path.read_text() + 'search_db = "db/search.db"\n')
+    with pytest.raises(ConfigError, match=r"pezzottify\.search_db: .*search\.db does not exist"):
+        load_settings(path)

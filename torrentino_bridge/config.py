@@ -187,6 +187,19 @@ class TorrentinoSettings(_Section):
         return None
 
 
+class PezzottifySettings(_Section):
+    """The Pezzottify server's own databases, beside its catalog (all in its `db_dir`).
+    Each is the server's file: the bridge never creates, migrates or re-journals one."""
+
+    # download_queue.db: the requests users make in the web and Android clients.
+    queue_db: Path | None = None
+    # search.db: item_availability, which searches that hide unavailable items read.
+    search_db: Path | None = None
+    # Optional: server.db (catalog_events, What's New) and user.db (notifications).
+    server_db: Path | None = None
+    user_db: Path | None = None
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -204,6 +217,7 @@ class Settings(BaseSettings):
     media: MediaSettings
     http: HttpSettings = Field(default_factory=HttpSettings)
     torrentino: TorrentinoSettings = Field(default_factory=TorrentinoSettings)
+    pezzottify: PezzottifySettings = Field(default_factory=PezzottifySettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod
@@ -267,6 +281,9 @@ def load_settings(path: Path | str | None, **overrides: Any) -> Settings:
     settings.media.incoming = _resolve(base, settings.media.incoming)  # type: ignore[assignment]
     settings.media.qt_incoming = _resolve(base, settings.media.qt_incoming)
     settings.torrentino.auth_token_file = _resolve(base, settings.torrentino.auth_token_file)
+    pz = settings.pezzottify
+    pz.queue_db, pz.search_db = _resolve(base, pz.queue_db), _resolve(base, pz.search_db)
+    pz.server_db, pz.user_db = _resolve(base, pz.server_db), _resolve(base, pz.user_db)
     _check_paths(settings)
     return settings
 
@@ -284,6 +301,11 @@ def _check_paths(settings: Settings) -> None:
             raise ConfigError(f"torrentino.auth_token_file: {token_file} {err}") from None
     if not settings.catalog.db.exists():
         raise ConfigError(f"catalog.db: {settings.catalog.db} does not exist")
+    for key in ("queue_db", "search_db", "server_db", "user_db"):
+        path = getattr(settings.pezzottify, key)
+        # The server creates these; one that is missing is a wrong path, not a file to make.
+        if path is not None and not path.is_file():
+            raise ConfigError(f"pezzottify.{key}: {path} does not exist (it is the Pezzottify server's file)")
     bridge_parent = settings.bridge.db.parent
     if not bridge_parent.is_dir():
         raise ConfigError(f"bridge.db: directory {bridge_parent} does not exist")

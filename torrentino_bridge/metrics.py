@@ -65,6 +65,14 @@ class Metrics:
             ["how"], registry=r,
         )
 
+        self.outbox = Counter(
+            "bridge_outbox_deliveries_total", "Outbox delivery attempts by kind and outcome",
+            ["kind", "outcome"], registry=r,
+        )
+
+    def outbox_result(self, kind: str, outcome: str) -> None:
+        self.outbox.labels(kind, outcome).inc()
+
     def qt_call(self, operation: str, seconds: float, outcome: str) -> None:
         self.qt_calls.labels(operation, outcome).observe(seconds)
         if outcome != "ok":

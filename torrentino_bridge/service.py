@@ -25,6 +25,7 @@ from .config import Settings
 from .engine.actions import Actions
 from .engine.intake import Gate, Intake
 from .engine.locks import KeyedLocks
+from .engine.outbox import OutboxWorker
 from .engine.reconciler import Reconciler
 from .engine.repair import repair
 from .engine.requests import RequestStatusUpdater
@@ -42,6 +43,7 @@ from .ratelimit import RateLimiter
 from .store.bridge import BridgeStore
 from .store.catalog import Catalog, open_catalog
 from .store.db import connect, is_busy, open_bridge_db
+from .store.outbox import OutboxStore
 from .tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
@@ -85,6 +87,7 @@ class BridgeService:
         self.http_port: int | None = None   # the bound port (http.port may be 0)
         self.limiter: RateLimiter
         self.notifier: AdminNotifier
+        self.outbox: OutboxWorker
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def _open_catalog(self) -> Catalog:
@@ -211,6 +214,9 @@ class BridgeService:
         self.catalog = await (self._open_catalog_waiting() if wait_for_catalog else self._open_catalog())
         self.store = BridgeStore(await open_bridge_db(s.bridge.db))
         self.limiter = RateLimiter(self.store, s.torrentino.rate_limits)
+        # Deliveries to other systems, recorded with the change that causes them; handlers
+        # for each kind are registered by the parts that enqueue them.
+        self.outbox = OutboxWorker(OutboxStore(self.store), on_result=self.metrics.outbox_result)
         # The importer journals on its own connection so its transactions never interleave ours.
         self._import_db = await connect(s.bridge.db)
         self._session = aiohttp.ClientSession()
@@ -246,6 +252,7 @@ class BridgeService:
     def _start_workers(self) -> None:
         t = self.settings.torrentino
         self.tasks.start("intake", self.intake.run(self.stop_event))
+        self.tasks.start("outbox", self.outbox.run(self.stop_event))
         if t.enabled:
             self.events = EventStream(
                 t.url, token=t.read_token, session=self._session, on_event=self.tracker.on_event,
@@ -274,6 +281,7 @@ class BridgeService:
             await self.submitter.submit_pending()
             await self.reconciler.run_once()
             await self.tasks.drain("ticket:", timeout=self.settings.bridge.shutdown_grace_secs)
+        await self.outbox.run_once()
 
     def handle_signals(self, on: bool = True) -> None:
         """SIGTERM/SIGINT request a stop (from before `start`, which may wait for the catalog)."""
