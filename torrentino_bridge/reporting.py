@@ -6,8 +6,9 @@ from typing import Any
 
 from .config import Settings
 from .domain.models import Availability
+from .domain.requests import bad_text
 from .domain.status import LIVE_SUBMISSION_STATES
-from .store.bridge import BridgeStore
+from .store.bridge import BridgeStore, RequestRow
 from .store.catalog import Catalog, open_catalog
 from .store.db import open_bridge_db
 
@@ -23,11 +24,17 @@ def track_state(catalog: Catalog, meta_state: Availability, row: Any) -> str:
     return meta_state.value
 
 
-async def request_report(store: BridgeStore, catalog: Catalog, request_id: str) -> dict[str, Any] | None:
-    request = await store.get_request(request_id)
-    if request is None:
-        return None
-    rows = await store.request_tracks(request_id)
+async def request_report(store: BridgeStore, catalog: Catalog,
+                         request: RequestRow | str) -> dict[str, Any] | None:
+    """A request (a row, or its id) with its tracks. A row whose id is not usable text (another
+    writer's blob or undecodable bytes; the intake failed it unplanned) is shown without tracks."""
+    if isinstance(request, str):
+        found = await store.get_request(request)
+        if found is None:
+            return None
+        request = found
+    usable = isinstance(request.id, str) and not bad_text(request.id)
+    rows = await store.request_tracks(request.id) if usable else []
     metas = await catalog.get_tracks([r["track_id"] for r in rows])
     tracks = []
     for row in rows:
@@ -54,9 +61,14 @@ async def request_report(store: BridgeStore, catalog: Catalog, request_id: str) 
 
 
 def _text(value: Any) -> Any:
-    """Other writers can put blobs in the shared table's text columns (the intake fails such
-    rows); show them as text instead of breaking every report that lists them."""
-    return repr(value) if isinstance(value, bytes) else value
+    """Other writers can put blobs, or text that is not UTF-8, in the shared table's text
+    columns (the intake fails such rows); show them as text instead of breaking every
+    report that lists them."""
+    if isinstance(value, bytes):
+        return repr(value)
+    if bad_text(value):
+        return repr(value.encode("utf-8", "surrogateescape"))
+    return value
 
 
 async def collect_status(settings: Settings, *, limit: int = 50) -> dict[str, Any]:
@@ -65,7 +77,7 @@ async def collect_status(settings: Settings, *, limit: int = 50) -> dict[str, An
     try:
         requests = []
         for request in await store.list_requests(limit=limit):
-            report = await request_report(store, catalog, request.id)
+            report = await request_report(store, catalog, request)
             if report is not None:
                 requests.append(report)
         tickets = [
@@ -97,7 +109,7 @@ def render_status(report: dict[str, Any]) -> str:
     for r in report["requests"]:
         done = sum(1 for t in r["tracks"] if t["availability"] == "available")
         what = f"album {r['album_id']}" if r["album_id"] else f"{len(r['tracks'])} tracks"
-        req_rows.append([r["request_id"][:12], r["user_id"], what, r["status"],
+        req_rows.append([str(r["request_id"])[:12], str(r["user_id"]), what, r["status"],
                          f"{done}/{len(r['tracks'])}", (r["error"] or "")[:70]])
     ticket_rows = [
         [t["ticket_id"] or "(not yet)", t["album_id"], t["state"], t["qt_state"] or "",

@@ -29,6 +29,7 @@ from .engine.outbox import OutboxWorker
 from .engine.reconciler import Reconciler
 from .engine.repair import repair
 from .engine.requests import RequestStatusUpdater
+from .engine.sources.pezzottify import PezzottifyQueueSource
 from .engine.submitter import Submitter
 from .engine.tracker import Notifier, TicketTracker
 from .importing.checks import FileChecks
@@ -44,6 +45,7 @@ from .store.bridge import BridgeStore
 from .store.catalog import Catalog, open_catalog
 from .store.db import connect, is_busy, open_bridge_db
 from .store.outbox import OutboxStore
+from .store.queue import DownloadQueue
 from .tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
@@ -72,6 +74,7 @@ class BridgeService:
         self._notifier = notifier
         self._lock: InstanceLock | None = None
         self._import_db: aiosqlite.Connection | None = None
+        self.queue: DownloadQueue | None = None      # Pezzottify's download queue, when served
         self._session: aiohttp.ClientSession | None = None
         self.store: BridgeStore
         self.catalog: Catalog
@@ -240,8 +243,19 @@ class BridgeService:
             on_ticket=self.tracker.adopt,
             on_submitted=lambda how: self.metrics.tickets_submitted.labels(how).inc(),
         )
+        sources = []
+        if s.pezzottify.queue_db is not None:
+            self.queue = await DownloadQueue.open(s.pezzottify.queue_db, busy_timeout_ms=s.catalog.busy_timeout_ms,
+                                                  write_retries=s.catalog.write_retries)
+            queue_source = PezzottifyQueueSource(
+                self.queue, self.store, self.catalog, media_root=s.media.root,
+                default_priority=s.torrentino.ticket.priority,
+            )
+            self.statuses.listeners.append(queue_source.note_status)
+            sources.append(queue_source)
         self.intake = Intake(s, self.store, self.catalog, self.statuses,
-                             on_planned=self.submitter.wake.set, gate=self._gate or self.limiter.gate)
+                             on_planned=self.submitter.wake.set, gate=self._gate or self.limiter.gate,
+                             sources=sources)
         self.reconciler = Reconciler(
             self.store, self.tracker, self.submitter, self.metrics,
             interval_secs=s.bridge.reconcile_interval_secs, concurrency=s.bridge.reconcile_concurrency,
@@ -327,7 +341,7 @@ class BridgeService:
         if self._session is not None:
             await self._session.close()
             self._session = None
-        for name in ("store", "catalog"):
+        for name in ("store", "catalog", "queue"):
             closer = self.__dict__.pop(name, None)
             if closer is not None:
                 await closer.close()

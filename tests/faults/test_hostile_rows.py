@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import album, build_catalog, write_config
+from tests.conftest import album, build_catalog, wait_for, write_config
 from tests.faults.hostile import LoopCaller, json_values, nasty_text, prop_settings, run_property, truncations
 from torrentino_bridge.config import load_settings
 from torrentino_bridge.reporting import collect_status, render_status
@@ -32,9 +32,24 @@ UNTOUCHED = album("alb-untouched", "Nobody", "Asked", ["Four"])
 LIMITS = "\n[torrentino.rate_limits]\nrequests_per_user_per_day = 1000000\nmax_pending_per_user = 1000000\n"
 
 int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+
+class BadUtf8(bytes):
+    """Bytes stored as TEXT (CAST(? AS TEXT)): a TEXT value that is not valid UTF-8."""
+
+
+def _not_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+bad_utf8 = st.binary(min_size=1, max_size=12).filter(_not_utf8).map(BadUtf8)
 sql_values = st.one_of(
     st.none(), int64,
-    st.floats(allow_nan=False), nasty_text, st.binary(max_size=20),
+    st.floats(allow_nan=False), nasty_text, st.binary(max_size=20), bad_utf8,
 )
 valid_tracks = [OK.track_id(1, 1), OK.track_id(1, 2)]
 track_lists = st.one_of(
@@ -46,7 +61,7 @@ track_lists = st.one_of(
                      "[" * 10_000, json.dumps([[valid_tracks[0]]]), json.dumps([]), "[1e999]"]),
 )
 rows = st.fixed_dictionaries({
-    "id": st.one_of(st.none(), int64, nasty_text, st.binary(max_size=8), st.just("TEXT")),
+    "id": st.one_of(st.none(), int64, nasty_text, st.binary(max_size=8), bad_utf8, st.just("TEXT")),
     "user_id": st.one_of(sql_values, st.just("u1")),
     "album_id": st.one_of(sql_values, st.sampled_from([OK.id, f" {OK.id} ", "alb-missing"])),
     "track_ids": track_lists,
@@ -70,10 +85,11 @@ def _insert(db: str, row: dict[str, Any]) -> int | None:
     conn = sqlite3.connect(db)
     try:
         with conn:
+            names = ("id", "user_id", "album_id", "track_ids", "priority")
+            marks = ", ".join("CAST(? AS TEXT)" if isinstance(row[n], BadUtf8) else "?" for n in names)
             cur = conn.execute(
-                "INSERT INTO download_requests (id, user_id, album_id, track_ids, priority)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (row["id"], row["user_id"], row["album_id"], row["track_ids"], row["priority"]),
+                f"INSERT INTO download_requests ({', '.join(names)}) VALUES ({marks})",
+                tuple(bytes(row[n]) if isinstance(row[n], BadUtf8) else row[n] for n in names),
             )
             return cur.lastrowid
     except sqlite3.IntegrityError:
@@ -185,3 +201,44 @@ async def test_deeply_nested_track_ids_fail_the_row_not_the_intake(service: Brid
     status, error, _ = _state(db, bad)
     assert status == "failed" and "track_ids" in error
     assert _state(db, good)[2] is not None and _state(db, good)[1] is None
+
+
+async def test_poison_rows_first_in_line_fail_alone_and_every_good_row_completes(tmp_path, sim) -> None:
+    """Each kind of row the intake cannot read or parse, ahead of good rows: a TEXT column
+    that is not UTF-8 (the SELECT itself failed on it and the pass retried forever), a
+    track list of a 5,000-digit number (a plain ValueError out of json.loads), a JSON object
+    instead of a list. Every poison row fails with its reason; every good row completes."""
+    catalog = build_catalog(tmp_path / "catalog.db", [OK, CONTROL, UNTOUCHED])
+    settings = load_settings(write_config(tmp_path, catalog, sim.base_url, extra=LIMITS))
+    service = BridgeService(settings)
+    await service.start()
+    try:
+        db = str(settings.bridge.db)
+        poison = {
+            "utf8-user": {"id": "p1", "user_id": BadUtf8(b"u\xff1"), "album_id": OK.id, "track_ids": None},
+            "utf8-album": {"id": "p2", "user_id": "u1", "album_id": BadUtf8(b"alb\xc3"), "track_ids": None},
+            "utf8-tracks": {"id": "p3", "user_id": "u1", "album_id": None, "track_ids": BadUtf8(b'["\xfe"]')},
+            "utf8-id": {"id": BadUtf8(b"\xff\xfe"), "user_id": "u1", "album_id": OK.id, "track_ids": None},
+            "digits": {"id": "p4", "user_id": "u1", "album_id": None, "track_ids": "[" + "7" * 5000 + "]"},
+            "object": {"id": "p5", "user_id": "u1", "album_id": None, "track_ids": json.dumps({"ids": valid_tracks})},
+        }
+        rowids = {name: _insert(db, {**row, "priority": 100}) for name, row in poison.items()}
+        good = [_insert(db, {"id": f"good-{i}", "user_id": "u1", "album_id": a.id, "track_ids": None,
+                             "priority": 0}) for i, a in enumerate((OK, CONTROL))]
+
+        async def all_done() -> bool:
+            return all(_state(db, r)[0] in ("completed", "failed") for r in [*rowids.values(), *good])
+
+        await wait_for(all_done, timeout=60, what="every row to end")
+        expected = {"utf8-user": "user_id is not valid UTF-8", "utf8-album": "album_id is not valid UTF-8",
+                    "utf8-tracks": "track_ids is not valid UTF-8", "utf8-id": "id is not valid UTF-8",
+                    "digits": "track_ids is not a list of track ids", "object": "track_ids must be a JSON array"}
+        for name, rowid in rowids.items():
+            status, error, _ = _state(db, rowid)
+            assert status == "failed" and expected[name] in error, (name, status, error)
+        assert [_state(db, r)[:2] for r in good] == [("completed", None), ("completed", None)]
+        report = await collect_status(settings, limit=100)
+        json.dumps(report)
+        render_status(report).encode("utf-8")      # printable: nothing undecodable leaks out
+    finally:
+        await service.stop()

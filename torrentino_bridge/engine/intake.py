@@ -1,7 +1,14 @@
 """Intake: turn pending request rows into stored submissions and `fetching` tracks.
 
-New rows are noticed through PRAGMA data_version (it changes when another connection
-commits), so the table is scanned only when something was written.
+Requests reach the ledger (download_requests) from sources (engine/sources): rows written
+straight into it, and rows mirrored from Pezzottify's download queue. Each pass asks every
+source for what is new, plans every unplanned row, then lets the sources report outcomes.
+Sources say cheaply whether anything changed (PRAGMA data_version changes when another
+connection commits), so nothing is scanned while nothing happens.
+
+A row the intake cannot read or parse (wrong types, text that is not UTF-8, malformed JSON)
+fails with its reason and the rest go on; a row that meets a transient database error waits
+for the next pass without holding up the rows after it.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ import contextlib
 import json
 import sqlite3
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
@@ -19,16 +26,20 @@ from ..config import MediaSettings, Settings, TicketDefaults
 from ..domain.availability import can_transition
 from ..domain.models import AlbumMeta, Availability, TrackChange, TrackMeta
 from ..domain.planning import RequestPlan, plan_request
-from ..domain.requests import ParsedRequest, parse_request
-from ..domain.status import RequestStatus
+from ..domain.requests import ParsedRequest, bad_text, parse_request
 from ..domain.tickets import build_ticket
 from ..errors import RequestRejected
-from ..store.bridge import BridgeStore, NewSubmission, RequestRow
+from ..store.bridge import BridgeStore, NewSubmission, PendingRow
 from ..store.catalog import Catalog
 from ..tasks import PassGuard
 from .requests import RequestStatusUpdater
+from .sources import BridgeTableSource, RequestSource
 
 log = structlog.get_logger(__name__)
+
+class DeferredRequests(Exception):
+    """Some rows met a transient database error (e.g. a locked catalog) and wait."""
+
 
 # Checks a request must pass before planning, e.g. rate limits; raise RequestRejected.
 Gate = Callable[[ParsedRequest], Awaitable[None]]
@@ -44,6 +55,7 @@ class Intake:
         *,
         on_planned: Callable[[], None],
         gate: Gate | None = None,
+        sources: Sequence[RequestSource] = (),
     ) -> None:
         self.settings = settings
         self.store = store
@@ -51,50 +63,84 @@ class Intake:
         self.statuses = statuses
         self.on_planned = on_planned
         self.gate = gate
+        # The bridge's own table always; others (Pezzottify's queue) when configured.
+        self.sources: list[RequestSource] = [BridgeTableSource(store), *sources]
+        self._guards = {s.name: PassGuard(f"source:{s.name}") for s in self.sources}
         self.wake = asyncio.Event()
         self.last_scan_at: float | None = None
         self.guard = PassGuard("intake")
 
     async def run(self, stop: asyncio.Event) -> None:
         interval = self.settings.bridge.poll_interval_secs
-        seen_version: int | None = None
+        again = True     # the first pass, and a pass after a failed one, runs whatever changed
         while not stop.is_set():
-            version = await self.store.data_version()
+            changed = [await s.changed() for s in self.sources]
             delay = 0.0
-            if version != seen_version or self.wake.is_set():
+            if again or any(changed) or self.wake.is_set():
                 self.wake.clear()
                 delay = await self.guard.run(self.run_once)
-                if delay == 0.0:
-                    seen_version = version
+                again = delay > 0.0
                 # Writers elsewhere may also have queued work for the submitter.
                 self.on_planned()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=max(interval, delay))
 
     async def run_once(self) -> int:
-        """Plan every unplanned pending request; returns how many were handled."""
-        handled = 0
-        while True:
-            rows = await self.store.unplanned_requests(limit=100)
-            if not rows:
-                break
-            for row in rows:
-                await self._handle(row)
-                handled += 1
+        """Pull from every source, plan every unplanned request, push outcomes back; returns
+        how many requests were planned or failed. A failing source is logged (once) and
+        retried on the next pass; it never holds up the others."""
+        failed = False
+        for source in self.sources:
+            failed |= await self._guards[source.name].run(source.pull) > 0
+        handled, deferred = await self._plan_all()
+        for source in self.sources:
+            failed |= await self._guards[source.name].run(source.push) > 0
         self.last_scan_at = asyncio.get_running_loop().time()
+        if deferred:
+            # Every other row was handled; the pass counts as failed so it is retried with
+            # backoff and the wait shows (logs, readiness).
+            raise DeferredRequests(f"{len(deferred)} request(s) wait for a database: {deferred[-1]}")
+        if failed:
+            raise RuntimeError("a request source failed; see its worker.pass_failed log")
         return handled
 
-    async def _handle(self, row: RequestRow) -> None:
-        bound = log.bind(request_id=row.id, user_id=row.user_id)
+    async def _plan_all(self) -> tuple[int, list[str]]:
+        handled, deferred = 0, []
+        waiting: set[int] = set()    # rows a transient error held back: next pass
+        while True:
+            rows = await self.store.unplanned_requests(limit=100, skip=waiting)
+            if not rows:
+                return handled, deferred
+            for row in rows:
+                error = await self._handle(row)
+                if error is None:
+                    handled += 1
+                else:
+                    waiting.add(row.rowid)
+                    deferred.append(error)
+
+    async def _handle(self, row: PendingRow) -> str | None:
+        """Plan or fail one row; the error when a transient database error held it back."""
+        shown = row.id if isinstance(row.id, str) and not bad_text(row.id) else ascii(row.id)
+        bound = log.bind(request_id=shown, rowid=row.rowid)
         try:
-            parsed = parse_request(row.id, row.user_id, row.album_id, row.track_ids, row.priority)
-            if self.gate is not None:
+            parsed = parse_request(row.id, row.user_id, row.album_id, row.track_ids, row.priority)  # type: ignore[arg-type]
+            # Mirrored rows were admitted by their source (Pezzottify applies its own limits).
+            if self.gate is not None and not row.mirrored:
                 await self.gate(parsed)
             tracks = await self._resolve(parsed)
             await self._plan(parsed, tracks, bound)
         except RequestRejected as err:
             bound.warning("request.rejected", error=str(err))
-            await self.store.finish_request(row.id, RequestStatus.FAILED, str(err))
+            await self.store.fail_unplanned(row.rowid, str(err))
+        except sqlite3.Error as err:
+            # Locked or unreadable for now; the row keeps its place and the others go on.
+            bound.debug("request.deferred", error=str(err))
+            return str(err)
+        except Exception as err:   # a row no rule foresaw must not stop every request after it
+            bound.error("request.unprocessable", error=repr(err), exc_info=err)
+            await self.store.fail_unplanned(row.rowid, f"the request could not be processed: {err!r}"[:500])
+        return None
 
     async def _resolve(self, parsed: ParsedRequest) -> list[TrackMeta]:
         if parsed.album_id is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import structlog
 
@@ -14,12 +14,16 @@ from ..store.catalog import Catalog
 
 log = structlog.get_logger(__name__)
 
+# Told (request id, new status) after a request's status changed; must not block or raise.
+StatusListener = Callable[[str, str], None]
+
 
 class RequestStatusUpdater:
     def __init__(self, store: BridgeStore, catalog: Catalog, metrics: Metrics) -> None:
         self.store = store
         self.catalog = catalog
         self.metrics = metrics
+        self.listeners: list[StatusListener] = []
 
     async def refresh(self, request_ids: Iterable[str]) -> None:
         for request_id in dict.fromkeys(request_ids):
@@ -51,4 +55,9 @@ class RequestStatusUpdater:
             self.metrics.requests.labels(status.value).inc()
             log.info("request.status", request_id=request_id, status=status.value,
                      previous=request.status, error=error)
+            for listener in self.listeners:
+                try:
+                    listener(request_id, status.value)
+                except Exception:   # a listener's bug must not stop status updates
+                    log.exception("request.listener_failed", request_id=request_id)
         return status

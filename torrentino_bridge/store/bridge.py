@@ -35,6 +35,20 @@ class RequestRow:
     planned_at: str | None
     updated_at: str | None
     finished_at: str | None
+    source: str = "bridge"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRow:
+    """An unplanned request row as other writers left it: any SQLite type in any column."""
+
+    rowid: int
+    id: object
+    user_id: object
+    album_id: object
+    track_ids: object
+    priority: object
+    mirrored: bool      # made by the bridge from another source (e.g. Pezzottify's queue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +125,18 @@ async def _insert_submission(conn: aiosqlite.Connection, sub: NewSubmission) -> 
     )
 
 
+async def insert_request(conn: aiosqlite.Connection, request_id: str, user_id: str, *,
+                         album_id: str | None = None, track_ids: Sequence[str] | None = None,
+                         priority: int = 0, source: str = "bridge") -> None:
+    """A new download request, inside the caller's transaction."""
+    await conn.execute(
+        "INSERT INTO download_requests (id, user_id, album_id, track_ids, priority, source)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (request_id, user_id, album_id, json.dumps(list(track_ids)) if track_ids is not None else None,
+         priority, source),
+    )
+
+
 class BridgeStore:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
@@ -141,20 +167,33 @@ class BridgeStore:
     async def insert_request(self, request_id: str, user_id: str, *, album_id: str | None = None,
                              track_ids: Sequence[str] | None = None, priority: int = 0) -> None:
         async with self.tx() as conn:
-            await conn.execute(
-                "INSERT INTO download_requests (id, user_id, album_id, track_ids, priority)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (request_id, user_id, album_id,
-                 json.dumps(list(track_ids)) if track_ids is not None else None, priority),
-            )
+            await insert_request(conn, request_id, user_id, album_id=album_id, track_ids=track_ids,
+                                 priority=priority)
 
-    async def unplanned_requests(self, limit: int = 100) -> list[RequestRow]:
+    async def unplanned_requests(self, limit: int = 100, *, skip: Iterable[int] = ()) -> list[PendingRow]:
+        """Rows no pass has planned yet, highest priority first (rowids in `skip` left out)."""
+        skipped = list(skip)
         rows = await self._all(
-            "SELECT * FROM download_requests WHERE status = 'pending' AND planned_at IS NULL"
-            " ORDER BY priority DESC, created_at, id LIMIT ?",
-            (limit,),
+            "SELECT rowid, id, user_id, album_id, track_ids, priority,"
+            " EXISTS (SELECT 1 FROM source_links l WHERE l.request_id = r.id) AS mirrored"
+            " FROM download_requests r WHERE status = 'pending' AND planned_at IS NULL"
+            f" AND rowid NOT IN ({marks(len(skipped))})"
+            " ORDER BY priority DESC, created_at, rowid LIMIT ?",
+            (*skipped, limit),
         )
-        return [_request(r) for r in rows]
+        return [PendingRow(r["rowid"], r["id"], r["user_id"], r["album_id"], r["track_ids"], r["priority"],
+                           bool(r["mirrored"])) for r in rows]
+
+    async def fail_unplanned(self, rowid: int, error: str) -> None:
+        """Fail a row the intake could not take (invalid, unreadable, rate limited), by rowid:
+        its id may be NULL, a blob or text that is not UTF-8, and two rows may share it."""
+        now = utcnow()
+        async with self.tx() as conn:
+            await conn.execute(
+                "UPDATE download_requests SET status = 'failed', error = ?, planned_at = COALESCE(planned_at, ?),"
+                " updated_at = ?, finished_at = ? WHERE rowid = ?",
+                (error, now, now, now, rowid),
+            )
 
     async def get_request(self, request_id: str) -> RequestRow | None:
         row = await self._one("SELECT * FROM download_requests WHERE id = ?", (request_id,))
@@ -182,16 +221,6 @@ class BridgeStore:
             " AND status IN ('pending', 'in_progress', 'needs_approval')"
         )
         return [_request(r) for r in rows]
-
-    async def finish_request(self, request_id: str, status: RequestStatus, error: str | None) -> None:
-        """Close a request that never got planned (invalid, rate limited, nothing to fetch)."""
-        now = utcnow()
-        async with self.tx() as conn:
-            await conn.execute(
-                "UPDATE download_requests SET status = ?, error = ?, planned_at = COALESCE(planned_at, ?),"
-                " updated_at = ?, finished_at = ? WHERE id IS ?",   # IS: a NULL id is closed too
-                (status.value, error, now, now, now, request_id),
-            )
 
     async def note_request_waiting(self, request_ids: Iterable[str], error: str | None) -> None:
         """A pending request's `error` says why it waits (e.g. QT refuses the token)."""

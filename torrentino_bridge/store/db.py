@@ -69,6 +69,21 @@ async def connect(path: Path, *, busy_timeout_ms: int = 5000, wal: bool = True) 
     return conn
 
 
+async def connect_foreign(path: Path, *, busy_timeout_ms: int = 5000) -> aiosqlite.Connection:
+    """A connection to another program's database (the Pezzottify server's files): its journal
+    mode is left as it is, and `wal_autocheckpoint=0` keeps our commits from checkpointing its
+    WAL into the main file (the server checkpoints on its own schedule)."""
+    conn = await aiosqlite.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    try:
+        conn.row_factory = aiosqlite.Row
+        await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        await conn.execute("PRAGMA wal_autocheckpoint = 0")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
 def is_busy(err: BaseException) -> bool:
     return isinstance(err, sqlite3.OperationalError) and (
         "locked" in str(err) or "busy" in str(err)
@@ -168,8 +183,16 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
+def lenient_text(raw: bytes) -> str:
+    """Text as stored, even when it is not valid UTF-8: other writers put such bytes in shared
+    tables, and one such value must not make every SELECT of its row fail. Bad bytes become
+    lone surrogates (domain.requests.bad_text), which the intake reports instead of using."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
 async def open_bridge_db(path: Path) -> aiosqlite.Connection:
     conn = await connect(path)
+    conn.text_factory = lenient_text
     try:
         await migrate(conn)
     except BaseException:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..domain.requests import bad_text
 from .bridge import BridgeStore
 from .db import utcnow
 
@@ -95,4 +96,4 @@ class LimitStore:
             " ORDER BY user_id LIMIT ?",
             (since, limit),
         )
-        return [r[0] for r in rows]
+        return [r[0] for r in rows if not bad_text(r[0])]   # undecodable ones: no user either

@@ -66,5 +66,5 @@ async def list_requests(request: web.Request) -> web.Response:
         if bad:
             raise ApiError(400, f"unknown status {bad[0][:50]!r}; one of: {', '.join(sorted(known))}")
     rows = await service.store.list_requests(user_id=user_id, statuses=statuses, limit=limit)
-    reports = [await request_report(service.store, service.catalog, r.id) for r in rows]
+    reports = [await request_report(service.store, service.catalog, r) for r in rows]
     return web.json_response({"user_id": user_id, "requests": [r for r in reports if r is not None]})
