@@ -95,7 +95,7 @@ def write_config(directory: Path, catalog: Path, qt_url: str, *, token: str | No
         f'[catalog]\ndb = "{catalog}"\n\n'
         f'[bridge]\ndb = "{directory / "bridge.db"}"\npoll_interval_secs = 0.05\n'
         "reconcile_interval_secs = 0.5\nprogress_refresh_secs = 0.2\nshutdown_grace_secs = 5\n\n"
-        f'[media]\nroot = "{directory / "media"}"\nincoming = "{directory / "incoming"}"\n\n'
+        f'[media]\nroot = "{directory / "media"}"\nincoming = "{directory / "incoming"}"\nsettle_secs = 0.3\n\n'
         f"[http]\nenabled = {'true' if http else 'false'}\nport = 0\n\n"
         f'[torrentino]\nurl = "{qt_url}"\n{token_line}websocket_reconnect_secs = 0.1\n'
         "websocket_max_backoff_secs = 0.5\nrequest_timeout_secs = 5\nmax_attempts = 2\n"

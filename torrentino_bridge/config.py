@@ -75,6 +75,10 @@ class BridgeDbSettings(_Section):
     # A ticket_update that keeps the same state fetches details at most this often.
     progress_refresh_secs: float = Field(5.0, ge=0)
     shutdown_grace_secs: float = Field(8.0, ge=0)
+    # Ended tickets (failed, rejected, cancelled, or completed with tracks missing) that QT may
+    # bring back (a retry in its own UI) are polled this long after they ended, this often.
+    follow_ended_hours: float = Field(72.0, ge=0)
+    follow_ended_interval_secs: float = Field(300.0, gt=0)
     # CPU cores the daemon may run on (0: all); the rest stay free for the catalog server.
     cpus: int = Field(1, ge=0, le=1024)
 
@@ -89,6 +93,12 @@ class MediaSettings(_Section):
     keep_leftovers: bool = False
     duration_tolerance_secs: float = Field(10.0, ge=0)
     match_threshold: float = Field(0.6, ge=0, le=1)
+    # After QT's `completed`, how long files that are missing or still growing are waited
+    # for (re-scanned until the directory holds still) before their tracks count as missing.
+    settle_secs: float = Field(30.0, ge=0, le=3600)
+    # A completed download's good files for other tracks of its album that are not available
+    # are imported too (a torrent almost always holds the whole album).
+    fill_album: bool = True
 
     @property
     def qt_incoming_path(self) -> Path:

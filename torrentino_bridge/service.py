@@ -243,6 +243,7 @@ class BridgeService:
             on_ticket=self.tracker.adopt,
             on_submitted=lambda how: self.metrics.tickets_submitted.labels(how).inc(),
         )
+        self.tracker.on_new_submission = self.submitter.wake.set
         sources = []
         if s.pezzottify.queue_db is not None:
             self.queue = await DownloadQueue.open(s.pezzottify.queue_db, busy_timeout_ms=s.catalog.busy_timeout_ms,
@@ -259,6 +260,8 @@ class BridgeService:
         self.reconciler = Reconciler(
             self.store, self.tracker, self.submitter, self.metrics,
             interval_secs=s.bridge.reconcile_interval_secs, concurrency=s.bridge.reconcile_concurrency,
+            follow_ended_hours=s.bridge.follow_ended_hours,
+            follow_interval_secs=s.bridge.follow_ended_interval_secs,
         )
         self.actions = Actions(s, self.store, self.catalog, self.client, self.tracker,
                                self.statuses, self.locks)

@@ -18,3 +18,8 @@ CREATE TABLE source_links (
   PRIMARY KEY (source, source_id, generation)
 );
 CREATE INDEX source_links_unreported ON source_links(source, reported);
+
+-- A track joined to a live submission of its album after the ticket was sent (QT was not
+-- asked for it): it takes what the download brings, and gets a ticket of its own when the
+-- download does not bring it.
+ALTER TABLE submission_tracks ADD COLUMN joined INTEGER NOT NULL DEFAULT 0;

@@ -160,12 +160,14 @@ class Intake:
     async def _plan(self, parsed: ParsedRequest, tracks: list[TrackMeta], bound: structlog.BoundLogger) -> None:
         for attempt in range(3):
             live = await self.store.live_tracks([t.id for t in tracks])
-            plan = plan_request(tracks, live)
+            album_live = await self.store.live_album_submissions(sorted({t.album_id for t in tracks}))
+            plan = plan_request(tracks, live, album_live)
             new = await self._new_submissions(parsed, plan)
             # Catalog first: if it is locked past every retry, nothing is recorded and the
             # next pass takes the whole request again. A crash right after is repaired at
             # start (stale `fetching` without a live ticket) and the request planned anew.
-            await self._mark_fetching([t for batch in plan.new_batches.values() for t in batch])
+            await self._mark_fetching([t for batch in plan.new_batches.values() for t in batch]
+                                      + [t for t in tracks if t.id in plan.join])
             try:
                 await self.store.record_plan(
                     parsed.request_id,
@@ -173,6 +175,7 @@ class Intake:
                     attach=plan.attach,
                     satisfied=plan.satisfied,
                     new=new,
+                    join=plan.join,
                 )
                 break
             except sqlite3.IntegrityError as err:
@@ -185,7 +188,7 @@ class Intake:
             bound.info("submission.planned", submission_id=sub.id, album_id=sub.album_id,
                        tracks=len(sub.track_ids))
         bound.info("request.planned", satisfied=len(plan.satisfied), attached=len(plan.attach),
-                   new_tickets=len(new))
+                   joined=len(plan.join), new_tickets=len(new))
         await self.statuses.refresh_one(parsed.request_id)
         if new:
             self.on_planned()

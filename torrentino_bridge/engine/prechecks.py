@@ -65,7 +65,7 @@ class PlacementPrechecks:
                 # Once QT completed it, the import itself does the work: nothing to prepare.
                 if sub is None or sub.state not in _PREPARING or sub.qt_state == "completed":
                     return
-                now = await asyncio.to_thread(_listing, Path(sub.local_dir))
+                now = await asyncio.to_thread(dir_listing, Path(sub.local_dir))
                 if now != seen:              # notes about files already seen cost a listing only
                     seen = now
                     await self.prepare(sub)
@@ -97,7 +97,7 @@ class PlacementPrechecks:
 _PREPARING = frozenset({SubmissionState.ACTIVE, SubmissionState.NEEDS_APPROVAL})
 
 
-def _listing(directory: Path) -> tuple[tuple[str, int, int], ...] | None:
+def dir_listing(directory: Path) -> tuple[tuple[str, int, int], ...] | None:
     """Name, size and mtime of everything under a directory (None when it cannot be read)."""
     found = []
     try:

@@ -1,11 +1,16 @@
 """Reconciliation: poll every live ticket so the bridge converges on QT's truth even when
-the WebSocket lost every message. Runs on a fixed cadence and after every (re)connect."""
+the WebSocket lost every message. Runs on a fixed cadence and after every (re)connect.
+
+Ended tickets that may come back (retried in QT's own UI after they failed, were rejected or
+cancelled, or completed with tracks missing) are followed too, for a bounded time after they
+ended and at a slower cadence: one GET each per follow interval."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -22,7 +27,8 @@ log = structlog.get_logger(__name__)
 
 class Reconciler:
     def __init__(self, store: BridgeStore, tracker: TicketTracker, submitter: Submitter,
-                 metrics: Metrics, *, interval_secs: float, concurrency: int) -> None:
+                 metrics: Metrics, *, interval_secs: float, concurrency: int,
+                 follow_ended_hours: float = 72.0, follow_interval_secs: float = 300.0) -> None:
         self.store = store
         self.tracker = tracker
         self.submitter = submitter
@@ -33,6 +39,9 @@ class Reconciler:
         self.guard = PassGuard("reconciler")
         self.last_success_at: float | None = None   # wall clock, for readiness
         self.last_error: str | None = None
+        self.follow_ended_hours = follow_ended_hours
+        self.follow_interval_secs = follow_interval_secs
+        self._followed_at: float | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         next_at = time.monotonic()
@@ -58,7 +67,9 @@ class Reconciler:
             self.submitter.wake.set()
         polled = [s for s in subs if s.ticket_id and s.state is not SubmissionState.INTENT]
         errors: list[str] = []
-        ids = iter([s.ticket_id for s in polled if s.ticket_id])
+        tickets = [s.ticket_id for s in polled if s.ticket_id]
+        tickets += await self._ended_due()
+        ids = iter(tickets)
 
         async def poller() -> None:
             # A few workers share one iterator: a coroutine per ticket waiting on a semaphore
@@ -70,7 +81,7 @@ class Reconciler:
                     errors.append(err.message or type(err).__name__)
 
         # Importing submissions are resumed through the same refresh: QT still says completed.
-        await asyncio.gather(*(poller() for _ in range(min(self.concurrency, len(polled)))))
+        await asyncio.gather(*(poller() for _ in range(min(self.concurrency, len(tickets)))))
         self.metrics.reconcile_seconds.observe(time.monotonic() - started)
         healthy = await self._qt_reachable() if not polled else not errors
         if healthy:
@@ -84,6 +95,17 @@ class Reconciler:
                 log.warning("reconcile.failing", error=error)
             self.last_error = error
         return len(polled)
+
+    async def _ended_due(self) -> list[str]:
+        """Ended tickets to look at in this pass: all of the follow window, once per interval."""
+        if self.follow_ended_hours <= 0:
+            return []
+        now = time.monotonic()
+        if self._followed_at is not None and now - self._followed_at < self.follow_interval_secs:
+            return []
+        self._followed_at = now
+        since = datetime.now(UTC) - timedelta(hours=self.follow_ended_hours)
+        return await self.store.ended_to_follow(since.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")
 
     async def _qt_reachable(self) -> bool:
         try:

@@ -14,7 +14,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -39,15 +38,17 @@ from ..qt.events import (
     TicketUpdate,
     TorrentProgress,
 )
-from ..qt.types import Ticket, TicketState
+from ..qt.types import Ticket
 from ..store.bridge import BridgeStore, SubmissionRow
 from ..store.catalog import Catalog
 from ..store.db import is_busy
 from ..tasks import TaskSupervisor
+from .albums import AlbumDownloads, LeftCatalog
 from .import_queue import ImportQueue
 from .locks import KeyedLocks
 from .prechecks import PlacementPrechecks
 from .requests import RequestStatusUpdater
+from .settle import FileSettler
 
 log = structlog.get_logger(__name__)
 
@@ -55,10 +56,6 @@ log = structlog.get_logger(__name__)
 Notifier = Callable[[str, SubmissionRow, dict[str, Any]], Awaitable[None]]
 
 _PROGRESS_STATES = frozenset({"downloading", "converting", "placing", "acquiring"})
-
-
-class _LeftCatalog(Exception):
-    """The album, or every track of a completed submission, is no longer in the catalog."""
 
 
 @dataclass(slots=True)
@@ -105,10 +102,14 @@ class TicketTracker:
         self.import_db = import_db
         self.notifier = notifier
         self.checks = checks
+        self.albums = AlbumDownloads(settings, store, catalog)
+        # Told when a submission was added outside the intake (a follow-up ticket).
+        self.on_new_submission: Callable[[], None] = lambda: None
         # With a memory of checked files, they are checked (and the import planned) while
         # QT places them: the import at `completed` then finds its plan made.
         self.prechecks = (PlacementPrechecks(store, catalog, settings.media, checks, tasks, self.jobs_for)
                           if checks is not None else None)
+        self.settler = FileSettler(catalog, settings.media, checks, self.jobs_for, import_db)
         self._completed: set[str] = set()               # ticket ids an event said are completed
         # Completions seen whose refresh runs but has not reached the import queue yet.
         self.imports: ImportQueue[SubmissionRow] = ImportQueue(
@@ -273,33 +274,28 @@ class TicketTracker:
 
     # -- refresh and apply ---------------------------------------------------------------------
     async def refresh(self, ticket_id: str) -> None:
-        known = self._known.get(ticket_id)
-        if ticket_id in self._completed and known is not None:
-            # `completed` is terminal and the import needs none of its details: no GET, and no
-            # read here (apply reads the row under its lock), which matters when many tickets
-            # complete at once. dest_path is not read on this path.
-            self._last_refresh[ticket_id] = time.monotonic()
-            try:
-                await self._apply_or_defer(known.submission_id, Ticket(
-                    id=ticket_id, state=TicketState(type="completed"), dest_path=""))
-            finally:
-                self._completed.discard(ticket_id)
-            return
+        """Fetch the ticket and apply it. Every event, webhook or hint only says *look*: even a
+        `completed` is confirmed by QT's own ticket before anything is imported (a draft event
+        or a webhook may come while QT is still placing files)."""
         sub = await self.store.submission_by_ticket(ticket_id)
         if sub is None:
             self._known.pop(ticket_id, None)
+            self._completed.discard(ticket_id)
             return
         self._remember(sub)
         self._last_refresh[ticket_id] = time.monotonic()
         try:
             ticket = await self.client.get_ticket(ticket_id)
         except QTNotFound:
+            self._completed.discard(ticket_id)
             await self.apply_gone(sub, "deleted in Quentin Torrentino")
             return
         except QTError as err:
             log.warning("ticket.refresh_failed", ticket_id=ticket_id, submission_id=sub.id,
                         error=err.message or type(err).__name__)
             return
+        if ticket.state.type != "completed":
+            self._completed.discard(ticket_id)      # a hint QT does not confirm
         await self._apply_or_defer(sub, ticket)
 
     async def _apply_or_defer(self, sub: SubmissionRow | str, ticket: Ticket) -> None:
@@ -315,7 +311,12 @@ class TicketTracker:
     async def apply_gone(self, sub: SubmissionRow, reason: str) -> None:
         async with self.locks.hold(sub.id):
             current = await self.store.get_submission(sub.id)
-            if current is None or current.state not in (SubmissionState.ACTIVE, SubmissionState.NEEDS_APPROVAL):
+            if current is None:
+                return
+            if current.state not in (SubmissionState.ACTIVE, SubmissionState.NEEDS_APPROVAL):
+                if current.state not in LIVE_SUBMISSION_STATES and current.qt_state != "deleted":
+                    # An ended ticket that QT no longer has can never come back: stop following it.
+                    await self.store.update_submission(sub.id, qt_state="deleted")
                 return
             log.info("ticket.gone", ticket_id=sub.ticket_id, submission_id=sub.id, reason=reason)
             await self._end(current, SubmissionState.CANCELLED, "deleted", reason, None)
@@ -358,9 +359,12 @@ class TicketTracker:
         qt_state = ticket.state.type
         target = submission_state_for(qt_state)
         bound = log.bind(submission_id=sub.id, ticket_id=ticket.id, album_id=sub.album_id)
-        if sub.state in (SubmissionState.COMPLETED,):
-            return  # our import is done; QT's later life of the ticket does not matter
-        if sub.state in (SubmissionState.FAILED, *RELEASING_STATES) and target in (
+        if sub.state is SubmissionState.COMPLETED:
+            if not await self._came_back(sub, ticket, target):
+                return  # our import is done and QT agrees: its later life does not matter
+            await self._reopen(sub, qt_state)
+            sub = await self.store.get_submission(sub.id) or sub
+        elif sub.state in (SubmissionState.FAILED, *RELEASING_STATES) and target in (
             SubmissionState.ACTIVE, SubmissionState.NEEDS_APPROVAL, SubmissionState.IMPORTING
         ):
             # Retried in QT (by us or through QT's own UI): the submission lives again.
@@ -404,7 +408,7 @@ class TicketTracker:
                     bound.info("ticket.needs_approval", candidates=len(details["candidates"]))
                     await self._notify("needs_approval", sub, details)
             case SubmissionState.IMPORTING:
-                await self._import(sub, bound)     # the batch marks it importing
+                await self._import(sub, ticket, bound)     # the batch marks it importing
             case SubmissionState.FAILED:
                 reason = ticket.state.error_text or qt_state.replace("_", " ")
                 error = f"Quentin Torrentino: {reason}"
@@ -416,6 +420,18 @@ class TicketTracker:
                 reason = ticket.state.error_text or qt_state
                 await self._end(sub, target, qt_state, f"{qt_state} in Quentin Torrentino: {reason}"
                                 if reason != qt_state else f"{qt_state} in Quentin Torrentino", None)
+
+    async def _came_back(self, sub: SubmissionRow, ticket: Ticket, target: SubmissionState) -> bool:
+        """A completed submission whose import left tracks without a file, and whose ticket QT
+        now shows running again (retried in QT's own UI) or completed anew (another completion
+        time than the one imported): it was closed on information QT no longer holds."""
+        if target not in (SubmissionState.ACTIVE, SubmissionState.NEEDS_APPROVAL, SubmissionState.IMPORTING):
+            return False
+        if target is SubmissionState.IMPORTING:
+            imported_at = sub.details_json.get("qt_completed_at")
+            if imported_at is None or imported_at == ticket.state.get("completed_at"):
+                return False
+        return any(t.outcome == "error" for t in await self.store.submission_tracks(sub.id))
 
     async def _reopen(self, sub: SubmissionRow, qt_state: str) -> None:
         tracks = await self.store.submission_tracks(sub.id)
@@ -438,7 +454,11 @@ class TicketTracker:
                    details: dict[str, Any] | None) -> None:
         """Failed, rejected, cancelled or deleted: catalog first, then our own rows, so a crash
         in between is repaired by applying the same state again."""
-        tracks = [t for t in await self.store.submission_tracks(sub.id) if t.active]
+        active = [t for t in await self.store.submission_tracks(sub.id) if t.active]
+        # Tracks that only waited on this download were never asked of QT: they get a ticket of
+        # their own (stored in the same transaction that ends this one), not its failure.
+        joined = [t.track_id for t in active if t.joined]
+        tracks = [t for t in active if not t.joined]
         metas = await self.catalog.get_tracks([t.track_id for t in tracks])
         target = Availability.UNAVAILABLE if state in RELEASING_STATES else Availability.FETCH_ERROR
         await self._write_states([
@@ -447,19 +467,37 @@ class TicketTracker:
             for t in tracks if t.track_id in metas
         ])
         outcome = "released" if state in RELEASING_STATES else "error"
-        await self.store.close_submission(
-            sub.id, state, qt_state=qt_state, error=error, details=details,
-            outcomes={t.track_id: (outcome, None, error if outcome == "error" else None) for t in tracks},
-        )
-        self.progress.pop(sub.id, None)
+        outcomes: dict[str, tuple[str, str | None, str | None]] = {
+            t.track_id: (outcome, None, error if outcome == "error" else None) for t in tracks}
+        await self._close(sub, state, outcomes, joined, qt_state=qt_state, error=error, details=details)
 
-    async def _import(self, sub: SubmissionRow, bound: structlog.BoundLogger) -> None:
+    async def _close(self, sub: SubmissionRow, state: SubmissionState,
+                     outcomes: dict[str, tuple[str, str | None, str | None]], waited: list[str], *,
+                     qt_state: str, error: str | None, details: dict[str, Any] | None) -> None:
+        """Close a submission; `waited`: tracks that only waited on it and are still missing,
+        which move to a ticket of their own (their requests follow them) in the same transaction."""
+        follow_up = await self.albums.follow_up(sub, waited)
+        moved = set(follow_up.track_ids) if follow_up is not None else set()
+        for track_id in waited:
+            outcomes[track_id] = ("released", None, "not in the album's download; asked for on its own"
+                                  if track_id in moved else None)
+        requests = await self.store.requests_of_submission(sub.id) if moved else []
+        await self.store.close_submission(sub.id, state, qt_state=qt_state, error=error, details=details,
+                                          outcomes=outcomes, follow_up=follow_up)
+        self.progress.pop(sub.id, None)
+        if follow_up is not None:
+            log.info("submission.follow_up", submission_id=follow_up.id, previous=sub.id, tracks=len(moved))
+            self.on_new_submission()
+            await self.statuses.refresh(requests)
+
+    async def _import(self, sub: SubmissionRow, ticket: Ticket, bound: structlog.BoundLogger) -> None:
         started = time.monotonic()
         if sub.ticket_id is not None:
             self._completed.discard(sub.ticket_id)      # no longer on its way: here
         try:
+            await self.settler.wait(sub, bound)
             outcome = await self.imports.run(sub)
-        except _LeftCatalog as err:
+        except LeftCatalog as err:
             await self._end(sub, SubmissionState.FAILED, "completed", str(err), None)
             return
         except Exception as err:
@@ -480,11 +518,17 @@ class TicketTracker:
             t: ("imported", uri, None) for t, uri in outcome.imported.items()
         }
         outcomes.update({t: ("error", None, reason) for t, reason in outcome.failed.items()})
-        await self.store.close_submission(
-            sub.id, SubmissionState.COMPLETED, qt_state="completed",
-            error=outcome.summary or None, outcomes=outcomes,
-        )
-        self.progress.pop(sub.id, None)
+        own = {t.track_id: t for t in await self.store.submission_tracks(sub.id)}
+        missed = [t for t, row in own.items() if row.active and row.joined and t not in outcome.imported]
+        await self._close(sub, SubmissionState.COMPLETED, outcomes, missed, qt_state="completed",
+                          error=outcome.summary or None,
+                          # Which completion was imported: a later one (QT retried) is imported again.
+                          details={"qt_completed_at": ticket.state.get("completed_at")})
+        # Tracks of the album the download brought for others (fill_album): their requests hear of it.
+        filled = [t for t in outcome.imported if t not in own]
+        if filled:
+            bound.info("import.album_filled", tracks=len(filled))
+            await self.statuses.refresh(await self.store.requests_waiting_for(filled))
         bound.info("import.finished", imported=len(outcome.imported), failed=len(outcome.failed),
                    summary=outcome.summary or None)
 
@@ -501,20 +545,9 @@ class TicketTracker:
         return results
 
     async def jobs_for(self, subs: list[SubmissionRow]) -> tuple[list[ImportJob], dict[str, Result]]:
-        """The import jobs of these submissions (their live tracks, as the catalog has them
-        now), and the submissions that have nothing left to import."""
-        tracks = await self.store.active_tracks_of([s.id for s in subs])
-        metas = await self.catalog.get_tracks([t.track_id for ts in tracks.values() for t in ts])
-        albums = await self.catalog.get_albums([s.album_id for s in subs])
-        jobs, gone = [], {}
-        for sub in subs:
-            album = albums.get(sub.album_id)
-            wanted = [metas[t.track_id] for t in tracks[sub.id] if t.track_id in metas]
-            if album is None or not wanted:
-                gone[sub.id] = _LeftCatalog("import failed: the album or its tracks left the catalog")
-            else:
-                jobs.append(ImportJob(key=sub.id, album=album, tracks=wanted, source_dir=Path(sub.local_dir)))
-        return jobs, gone
+        """The import jobs of these submissions (see engine/albums.py), and the submissions
+        that have nothing left to import."""
+        return await self.albums.jobs_for(subs)
 
     def _effective(self, in_catalog: Availability, bridge_view: Availability) -> Availability:
         """A track's state: the catalog's, or ours where the catalog cannot store it."""

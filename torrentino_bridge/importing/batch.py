@@ -136,7 +136,7 @@ def plan_all(jobs: Sequence[ImportJob], album_tracks: dict[str, list[TrackMeta]]
             plan = plan_import(job.source_dir, job.album, list(job.tracks), media,
                                album_tracks=album_tracks.get(job.album.id), checks=checks)
             p.new = new_job(job, plan, build_moves(plan, media, job.key))
-            log_planned(log.bind(import_key=job.key, album_id=job.album.id), plan, p.new.labels)
+            log_planned(log.bind(import_key=job.key, album_id=job.album.id), plan, p.new)
         except Exception as err:  # this job's problem (source, template, vanished file), not the batch's
             p.error, p.new = err, None
     return prepared

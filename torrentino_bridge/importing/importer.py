@@ -45,8 +45,12 @@ log = structlog.get_logger(__name__)
 class ImportJob:
     key: str                  # journal key: the submission id, or "manual-<uuid>" from the CLI
     album: AlbumMeta
-    tracks: list[TrackMeta]   # the requested tracks only (the album may have more)
+    tracks: list[TrackMeta]   # the tracks to import (the album may have more)
     source_dir: Path          # the ticket's dest_path as the bridge sees it
+    # Tracks imported when the directory holds a good file for them, and otherwise left as
+    # they are (not failed): other tracks of the album ("fill the album"), tracks that only
+    # waited on this download.
+    optional: frozenset[str] = frozenset()
 
 
 async def import_tracks(job: ImportJob, *, bridge_db: aiosqlite.Connection, catalog: Catalog,
@@ -157,23 +161,27 @@ async def _plan_and_record(conn: aiosqlite.Connection, job: ImportJob, catalog: 
     moves = await asyncio.to_thread(build_moves, plan, media, job.key)
     new = new_job(job, plan, moves)
     await journal.create_jobs(conn, [new])
-    log_planned(bound, plan, new.labels)
+    log_planned(bound, plan, new)
     row = await journal.get_job(conn, job.key)
     assert row is not None
     return row
 
 
 def new_job(job: ImportJob, plan: ImportPlan, moves: list[MoveRow]) -> journal.NewJob:
-    labels = {t.id: track_label(t) for t in plan.tracks}
+    """The journal's record of a plan. An optional track without a file is no failure: it is
+    left out of the outcome (and of the summary) altogether."""
+    matched = {m.track.id for m in plan.matches}
+    labels = {t.id: track_label(t) for t in plan.tracks if t.id not in job.optional or t.id in matched}
+    failed = {t: reason for t, reason in plan.failed.items() if t not in job.optional}
     return journal.NewJob(key=job.key, album_id=job.album.id, source_dir=str(plan.source_dir),
-                          failed=plan.failed, labels=labels, report=plan.to_json(), moves=moves)
+                          failed=failed, labels=labels, report=plan.to_json(), moves=moves)
 
 
-def log_planned(bound: Any, plan: ImportPlan, labels: dict[str, str]) -> None:
-    bound.info("import.planned", matched=len(plan.matches), failed=len(plan.failed),
+def log_planned(bound: Any, plan: ImportPlan, new: journal.NewJob) -> None:
+    bound.info("import.planned", matched=len(plan.matches), failed=len(new.failed),
                rejected_files=len(plan.rejected))
-    for track_id, reason in plan.failed.items():
-        bound.info("import.track_unmatched", track_id=track_id, track=labels[track_id], reason=reason)
+    for track_id, reason in new.failed.items():
+        bound.info("import.track_unmatched", track_id=track_id, track=new.labels[track_id], reason=reason)
 
 
 def build_moves(plan: ImportPlan, media: MediaSettings, key: str) -> list[MoveRow]:

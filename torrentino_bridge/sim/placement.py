@@ -51,7 +51,10 @@ def duration_of(track: dict[str, Any]) -> float:
     return DEFAULT_DURATION_SECS
 
 
-def plan_files(ticket: dict[str, Any], kind: AudioKind) -> list[PlannedFile]:
+def plan_files(ticket: dict[str, Any], kind: AudioKind,
+               release: list[dict[str, Any]] | None = None) -> list[PlannedFile]:
+    """The files a ticket's download places: its expected tracks, or, when the torrent found
+    holds a whole release (`release`: tracks as in `expected.tracks`), all of that release."""
     ext = _EXT[kind]
     context = ticket.get("query_context") or {}
     expected = context.get("expected") or {}
@@ -61,7 +64,7 @@ def plan_files(ticket: dict[str, Any], kind: AudioKind) -> list[PlannedFile]:
         name = f"{safe_name(artist)} - {safe_name(title)}" if artist else safe_name(title)
         tags = AudioTags(title=title, artist=artist, track_number=1)
         return [PlannedFile(f"{name}.{ext}", duration_of(expected), tags, 0)]
-    tracks = [t for t in expected.get("tracks") or [] if isinstance(t, dict)]
+    tracks = [t for t in (release or expected.get("tracks") or []) if isinstance(t, dict)]
     if not tracks:
         tracks = _placeholder_tracks(context)
     album = expected.get("title") if isinstance(expected.get("title"), str) else None

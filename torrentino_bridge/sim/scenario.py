@@ -9,6 +9,8 @@ acquisition_failed  the search finds nothing; a retry then completes
 auto_retry        the download stalls once, QT retries by itself (pending_retry), completes
 missing_tracks    completes without the last track's file
 corrupt_track     completes with the last track's file cut short
+late_file         says completed while the last file is still being written: its first half
+                  is there, the rest lands LATE_FILE_SECS later (a placer still flushing)
 slow              ten times the download progress ticks
 """
 
@@ -25,8 +27,9 @@ from .placement import audio_kind_for, corrupt, plan_files, write_extras, write_
 
 Outcome = Literal[
     "complete", "needs_approval", "fail", "fail_always", "acquisition_failed", "auto_retry",
-    "missing_tracks", "corrupt_track", "slow",
+    "missing_tracks", "corrupt_track", "late_file", "slow",
 ]
+LATE_FILE_SECS = 1.0
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 
 
@@ -68,6 +71,7 @@ class Driver(Protocol):
     def write_state(self, ticket_id: str, state: states.State) -> None: ...
     def pipeline_progress(self, ticket_id: str, phase: str, current: int, total: int,
                           name: str) -> None: ...
+    def release_for(self, description: str) -> list[dict[str, Any]] | None: ...
 
 
 class Run:
@@ -82,7 +86,7 @@ class Run:
         context = ticket.get("query_context") or {}
         self.description = str(context.get("description") or "")
         self.kind = audio_kind_for(ticket, driver.config.audio_kind)
-        self.files = plan_files(ticket, self.kind)
+        self.files = plan_files(ticket, self.kind, release=driver.release_for(self.description))
         self.candidates = states.candidates_for(
             self.description, sum(f.duration_secs for f in self.files)
         )
@@ -168,6 +172,7 @@ class Run:
         files = self.files[:-1] if self.outcome == "missing_tracks" else self.files
         started, total, size = states.now(), len(files), 0
         self.write(states.placing(0, total, started))
+        rest: tuple[Path, bytes] | None = None
         try:
             for placed, planned in enumerate(files, start=1):
                 # Encoding is CPU work: keep the event loop (and the API) responsive.
@@ -176,6 +181,8 @@ class Run:
                 )
                 if self.outcome == "corrupt_track" and placed == total:
                     await asyncio.to_thread(corrupt, dest / planned.relpath)
+                if self.outcome == "late_file" and placed == total:
+                    rest = await asyncio.to_thread(_keep_first_half, dest / planned.relpath)
                 self.write(states.placing(placed, total, started))
                 self.d.pipeline_progress(self.id, "placing", placed, total,
                                          Path(planned.relpath).name)
@@ -192,3 +199,19 @@ class Run:
             "final_size_bytes": size,
             "files_placed": total,
         }))
+        if rest is not None:
+            await asyncio.sleep(LATE_FILE_SECS)
+            await asyncio.to_thread(_append, *rest)
+
+
+def _keep_first_half(path: Path) -> tuple[Path, bytes]:
+    """Cut a written file to its first half; returns what the second write appends."""
+    data = path.read_bytes()
+    half = len(data) // 2
+    path.write_bytes(data[:half])
+    return path, data[half:]
+
+
+def _append(path: Path, data: bytes) -> None:
+    with open(path, "ab") as f:
+        f.write(data)

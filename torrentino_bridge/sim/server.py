@@ -47,6 +47,9 @@ class QTSimulator:
         self.gets_in_flight = 0
         self.max_gets_in_flight = 0
         self.outcomes = OutcomeTable()
+        # Torrents that hold a whole release, whatever the ticket asked for: description
+        # substring (case-insensitive) -> tracks ({number, title, duration_secs, disc_number}).
+        self.releases: dict[str, list[dict[str, Any]]] = {}
         self.broadcaster = Broadcaster(self.config.ws_buffer)
         self.broadcaster.drop_all = self.config.drop_ws
         self.attempts: dict[str, int] = {}
@@ -69,6 +72,15 @@ class QTSimulator:
     def set_outcome(self, match: str | None, outcome: Outcome | str) -> None:
         """Outcome for tickets whose description contains `match` (None: the default)."""
         self.outcomes.set(match, outcome)
+
+    def set_release(self, match: str, tracks: list[dict[str, Any]]) -> None:
+        """Tickets whose description contains `match` download all of `tracks` (a torrent of
+        the whole album), not only the tracks they expected."""
+        self.releases[match.lower()] = tracks
+
+    def release_for(self, description: str) -> list[dict[str, Any]] | None:
+        text = description.lower()
+        return next((tracks for match, tracks in self.releases.items() if match in text), None)
 
     def set_faults(self, **faults: Any) -> None:
         """Change fault knobs (see SimConfig); ValueError names a bad one."""

@@ -83,6 +83,7 @@ class SubmissionTrack:
     outcome: str | None
     audio_uri: str | None
     error: str | None
+    joined: bool = False      # waits on this submission's download without being in its ticket
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,7 @@ def _submission(row: aiosqlite.Row) -> SubmissionRow:
 def _sub_track(row: aiosqlite.Row) -> SubmissionTrack:
     return SubmissionTrack(
         submission_id=row["submission_id"], track_id=row["track_id"], active=bool(row["active"]),
-        outcome=row["outcome"], audio_uri=row["audio_uri"], error=row["error"],
+        outcome=row["outcome"], audio_uri=row["audio_uri"], error=row["error"], joined=bool(row["joined"]),
     )
 
 
@@ -271,6 +272,15 @@ class BridgeStore:
         )
         return {r[0]: r[1] for r in rows}
 
+    async def live_album_submissions(self, album_ids: Sequence[str]) -> dict[str, str]:
+        """album id -> its newest submission still before its import (intent, active or
+        waiting for approval): the download a request for more of the album can wait on."""
+        rows = await self._all_in(
+            "SELECT album_id, id FROM submissions WHERE state IN ('intent', 'active', 'needs_approval')"
+            " AND album_id IN ({marks}) ORDER BY created_at", album_ids,
+        )
+        return {r[0]: r[1] for r in rows}
+
     async def record_plan(
         self,
         request_id: str,
@@ -279,10 +289,21 @@ class BridgeStore:
         attach: dict[str, str],
         satisfied: Sequence[str],
         new: Sequence[NewSubmission],
+        join: dict[str, str] | None = None,
     ) -> None:
-        """Store the whole plan of one request in one transaction, before any POST."""
+        """Store the whole plan of one request in one transaction, before any POST. `join`:
+        track id -> a live submission of its album that the track waits on (not in its ticket)."""
         now = utcnow()
         async with self.tx() as conn:
+            joined = join or {}
+            await conn.executemany(
+                "INSERT INTO submission_tracks (submission_id, track_id, joined) VALUES (?, ?, 1)",
+                [(s, t) for t, s in joined.items()],
+            )
+            await conn.executemany(
+                "INSERT INTO request_tracks (request_id, track_id, album_id, submission_id) VALUES (?, ?, ?, ?)",
+                [(request_id, t, album_of[t], s) for t, s in joined.items()],
+            )
             for sub in new:
                 await _insert_submission(conn, sub)
                 await conn.executemany(
@@ -323,6 +344,21 @@ class BridgeStore:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [_submission(r) for r in await self._all(sql, params)]
+
+    async def ended_to_follow(self, since: str) -> list[str]:
+        """Ticket ids of submissions that ended since `since` and that QT may bring back: failed,
+        rejected or cancelled, or completed with tracks left without a file; not ones QT
+        deleted, nor ones replaced by another ticket (a force-search)."""
+        rows = await self._all(
+            "SELECT s.ticket_id FROM submissions s WHERE s.ticket_id IS NOT NULL AND s.finished_at >= ?"
+            " AND COALESCE(s.qt_state, '') != 'deleted'"
+            " AND json_extract(CASE WHEN json_valid(s.details) THEN s.details END, '$.superseded_by') IS NULL"
+            " AND (s.state IN ('failed', 'rejected', 'cancelled') OR (s.state = 'completed' AND EXISTS ("
+            "   SELECT 1 FROM submission_tracks t WHERE t.submission_id = s.id AND t.outcome = 'error')))"
+            " ORDER BY s.finished_at DESC",
+            (since,),
+        )
+        return [r[0] for r in rows]
 
     async def submission_tracks(self, submission_id: str) -> list[SubmissionTrack]:
         rows = await self._all(
@@ -415,8 +451,11 @@ class BridgeStore:
         qt_state: str | None = None,
         error: str | None = None,
         details: dict[str, Any] | None = None,
+        follow_up: NewSubmission | None = None,
     ) -> None:
-        """End a submission: its tracks stop being live, each with (outcome, audio_uri, error)."""
+        """End a submission: its tracks stop being live, each with (outcome, audio_uri, error).
+        `follow_up`: a new submission for some of its tracks, stored in the same transaction
+        (the tracks go live there as they stop being live here); their requests follow it."""
         now = utcnow()
         async with self.tx() as conn:
             await conn.execute(
@@ -431,6 +470,12 @@ class BridgeStore:
                 " updated_at = ? WHERE submission_id = ? AND track_id = ?",
                 [(o, uri, err, now, submission_id, t) for t, (o, uri, err) in outcomes.items()],
             )
+            if follow_up is not None:
+                await _insert_submission(conn, follow_up)
+                await conn.executemany(
+                    "UPDATE request_tracks SET submission_id = ? WHERE submission_id = ? AND track_id = ?",
+                    [(follow_up.id, submission_id, t) for t in follow_up.track_ids],
+                )
 
     async def reopen_submission(self, submission_id: str, qt_state: str, track_ids: Sequence[str]) -> list[str]:
         """After a QT retry: the submission is live again for tracks not live elsewhere."""
@@ -455,6 +500,14 @@ class BridgeStore:
                 )
                 reopened.append(track_id)
         return reopened
+
+    async def requests_waiting_for(self, track_ids: Sequence[str]) -> list[str]:
+        """Requests (not completed) that asked for any of these tracks."""
+        rows = await self._all_in(
+            "SELECT DISTINCT rt.request_id FROM request_tracks rt JOIN download_requests r ON r.id = rt.request_id"
+            " WHERE r.status != 'completed' AND rt.track_id IN ({marks})", track_ids,
+        )
+        return [r[0] for r in rows]
 
     async def relink_request_tracks(self, old_submission: str, new_submission: str,
                                     track_ids: Sequence[str]) -> None:

@@ -88,9 +88,11 @@ class LinkStore:
                                (at, request_id))
 
     async def unreported(self) -> list[Link]:
-        """Links whose request has ended and whose source row has not been told."""
+        """Links whose request has ended and whose source row has not been told; and failed
+        ones whose request completed after all (its tracks arrived with another download)."""
         rows = await self.store._all(
-            _SELECT + f" WHERE l.source = ? AND l.reported IS NULL AND r.status IN {_TERMINAL_SQL}"
+            _SELECT + f" WHERE l.source = ? AND ((l.reported IS NULL AND r.status IN {_TERMINAL_SQL})"
+            " OR (l.reported IN ('failed', 'rejected', 'cancelled') AND r.status = 'completed'))"
             " ORDER BY r.finished_at", (self.source,))
         return [_link(r) for r in rows]
 
@@ -107,8 +109,9 @@ class LinkStore:
         enqueueing the user's notification, so it is never lost nor sent twice)."""
         async with self.store.tx() as conn:
             await conn.executemany(
-                "UPDATE source_links SET reported = ?, reported_at = ? WHERE request_id = ? AND reported IS NULL",
-                [(value, utcnow(), r) for r in request_ids],
+                "UPDATE source_links SET reported = ?, reported_at = ? WHERE request_id = ?"
+                " AND (reported IS NULL OR reported != ?)",
+                [(value, utcnow(), r, value) for r in request_ids],
             )
             if also is not None:
                 await also(conn)

@@ -167,15 +167,17 @@ class PezzottifyQueueSource:
         status = RequestStatus(link.status)
         now = self._now()
         if status is RequestStatus.COMPLETED:
+            row = await self.queue.get(link.source_id) or {}
             size = await self._bytes_of(link.request_id)
-            duration_ms = max(0, (now - (link.claimed_at or now)) * 1000)
+            # From the claim (the row's started_at when a crash lost the link's own note).
+            claimed = link.claimed_at or (row.get("started_at") if isinstance(row.get("started_at"), int) else now)
+            duration_ms = max(0, (now - claimed) * 1000)
             await self.queue.complete(link.source_id, now, bytes_downloaded=size, duration_ms=duration_ms)
             await self._complete_fulfilled(link, now, size, duration_ms)
 
             async def also(conn: aiosqlite.Connection) -> None:
                 if self.on_completed is not None:
-                    row = await self.queue.get(link.source_id)
-                    await self.on_completed(conn, link, (row or {}).get("requested_by_user_id"))
+                    await self.on_completed(conn, link, row.get("requested_by_user_id"))
 
             await self.links.mark_reported([link.request_id], status.value, also)
             bound.info("queue.row_completed", bytes=size, duration_ms=duration_ms)
