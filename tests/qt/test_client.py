@@ -128,7 +128,7 @@ async def test_reject_cancel_retry(qtsim: QTSimulator, tmp_path: Path) -> None:
         again = await client.retry(first.id)
         assert again.state.type == "pending"
         # (QT may already have moved the retried ticket on to acquiring.)
-        with pytest.raises(QTConflict, match="Cannot retry ticket: current state is (pending|acquiring)"):
+        with pytest.raises(QTConflict, match=r"Cannot retry ticket: current state is (pending|acquiring)"):
             await client.retry(first.id)
         cancelled = await client.cancel(first.id, reason="changed my mind")
         assert cancelled.state.type == "cancelled"
