@@ -62,7 +62,8 @@ async def test_catalog_write_lock_contention(tmp_path: Path, sim, seeded_rng: ra
     catalog = build_catalog(tmp_path / "catalog.db", albums, layout=layout)
     conn = sqlite3.connect(catalog)
     with conn:   # the row the holder keeps rewriting (its own data, not the bridge's)
-        conn.execute("INSERT INTO artists (id, name) VALUES ('art-holder', 'holder-0')")
+        extra = (", followers_total, popularity", ", 0, 0") if layout == "pezzottify" else ("", "")
+        conn.execute(f"INSERT INTO artists (id, name{extra[0]}) VALUES ('art-holder', 'holder-0'{extra[1]})")
     conn.close()
     config = write_config(tmp_path, catalog, sim.base_url, extra=LIMITS)
     bridge_db = tmp_path / "bridge.db"

@@ -148,7 +148,7 @@ async def test_import_with_corrupt_and_missing_tracks(env: Env) -> None:
     if env.layout == "pezzottify":
         with closing(sqlite3.connect(env.catalog_path)) as conn:
             assert conn.execute("SELECT album_availability FROM albums WHERE id = 'nd'").fetchone() == ("partial",)
-            assert conn.execute("SELECT artist_available FROM artists").fetchone() == (1,)
+            assert conn.execute("SELECT artist_available FROM artists WHERE id = 'art-nd'").fetchone() == (1,)
     # Failures keep the directory for a look; the matched files have moved out of it.
     assert sorted(p.name for p in source.iterdir()) == [
         "04 - Paper Planes.mp3", "09 - Glass Houses.flac", "11 - The Long Goodbye.flac"]
