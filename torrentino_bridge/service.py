@@ -251,6 +251,9 @@ class BridgeService:
 
     def _start_workers(self) -> None:
         t = self.settings.torrentino
+        # From here on a locked catalog is waited out, never a failure (the server's
+        # availability job holds its write lock for minutes): see store/lockwait.py.
+        self.catalog.patient = True
         self.tasks.start("intake", self.intake.run(self.stop_event))
         self.tasks.start("outbox", self.outbox.run(self.stop_event))
         if t.enabled:
