@@ -212,6 +212,8 @@ class BridgeService:
         s.media.root.mkdir(parents=True, exist_ok=True)
         s.media.incoming.mkdir(parents=True, exist_ok=True)
         self.catalog = await (self._open_catalog_waiting() if wait_for_catalog else self._open_catalog())
+        # The layout decides where files go and whether they become Ogg Vorbis (unless set).
+        s.media = s.media.for_layout(self.catalog.layout, s.torrentino.ticket.output_bitrate_kbps)
         self.store = BridgeStore(await open_bridge_db(s.bridge.db))
         self.limiter = RateLimiter(self.store, s.torrentino.rate_limits)
         # Deliveries to other systems, recorded with the change that causes them; handlers

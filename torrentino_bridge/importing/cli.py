@@ -84,6 +84,7 @@ async def run_import(args: argparse.Namespace) -> int:
         settings.catalog.db, layout=settings.catalog.layout,
         busy_timeout_ms=settings.catalog.busy_timeout_ms, write_retries=settings.catalog.write_retries,
     )
+    settings.media = settings.media.for_layout(catalog.layout, settings.torrentino.ticket.output_bitrate_kbps)
     try:
         album = await catalog.get_album(args.album)
         if album is None:

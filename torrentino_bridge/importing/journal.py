@@ -18,7 +18,7 @@ _INSERT_JOB = (
 )
 _INSERT_MOVE = (
     "INSERT INTO import_moves (key, track_id, src, dst, tmp, audio_uri, src_dev, src_ino,"
-    " src_size, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?)"
+    " src_size, convert, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?)"
 )
 _SET_MOVE = (
     "UPDATE import_moves SET state = ?, tmp_ino = COALESCE(?, tmp_ino),"
@@ -59,6 +59,7 @@ class MoveRow:
     dst_ino: int | None = None
     state: str = "planned"
     error: str | None = None
+    convert: str | None = None   # None: moved as it is; 'sndfile' / 'ffmpeg': converted to Ogg Vorbis
 
 
 def _job(row: aiosqlite.Row) -> JobRow:
@@ -131,7 +132,8 @@ async def create_jobs(conn: aiosqlite.Connection, jobs: Sequence[NewJob]) -> Non
                  json.dumps(j.report), now, now) for j in jobs
             ])
             await conn.executemany(_INSERT_MOVE, [
-                (j.key, m.track_id, m.src, m.dst, m.tmp, m.audio_uri, m.src_dev, m.src_ino, m.src_size, now)
+                (j.key, m.track_id, m.src, m.dst, m.tmp, m.audio_uri, m.src_dev, m.src_ino, m.src_size,
+                 m.convert, now)
                 for j in jobs for m in j.moves
             ])
 
