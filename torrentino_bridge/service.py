@@ -36,6 +36,7 @@ from .metrics import Metrics
 from .notify import AdminNotifier
 from .ops import systemd
 from .ops.lock import InstanceLock
+from .pezzottify.handover import Handover
 from .qt.client import TorrentinoClient
 from .qt.events import EventError
 from .qt.websocket import EventStream
@@ -88,6 +89,7 @@ class BridgeService:
         self.limiter: RateLimiter
         self.notifier: AdminNotifier
         self.outbox: OutboxWorker
+        self.handover: Handover
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def _open_catalog(self) -> Catalog:
@@ -219,6 +221,11 @@ class BridgeService:
         # Deliveries to other systems, recorded with the change that causes them; handlers
         # for each kind are registered by the parts that enqueue them.
         self.outbox = OutboxWorker(OutboxStore(self.store), on_result=self.metrics.outbox_result)
+        # The Pezzottify server's own files ([pezzottify]): checked here (exit 3 naming what
+        # is missing), then written through the outbox after each import.
+        self.handover = Handover(s.pezzottify, self.catalog, busy_timeout_ms=s.catalog.busy_timeout_ms)
+        await self.handover.open()
+        self.handover.register(self.outbox)
         # The importer journals on its own connection so its transactions never interleave ours.
         self._import_db = await connect(s.bridge.db)
         self._session = aiohttp.ClientSession()
@@ -237,6 +244,7 @@ class BridgeService:
             self.metrics, import_db=self._import_db, notifier=self._notifier or self.notifier.notify,
             checks=checks,
         )
+        self.tracker.followups = self.handover.followups
         self.submitter = Submitter(
             self.store, self.catalog, self.client, self.statuses, self.locks,
             on_ticket=self.tracker.adopt,
@@ -332,6 +340,9 @@ class BridgeService:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        handover = self.__dict__.pop("handover", None)
+        if handover is not None:
+            await handover.close()
         for name in ("store", "catalog"):
             closer = self.__dict__.pop(name, None)
             if closer is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +29,7 @@ from ..config import MediaSettings
 from ..domain.models import AlbumMeta, Availability, TrackChange, TrackMeta
 from ..store.catalog import Catalog
 from ..store.db import connect
+from ..store.outbox import NewItem
 from . import journal, placement, transcode
 from .checks import FileChecks
 from .discovery import check_source_dir
@@ -41,6 +42,10 @@ from .plan import ImportPlan, plan_import, track_label
 log = structlog.get_logger(__name__)
 
 
+# (import key, album id, outcome) -> outbox items to commit with the import's end.
+Followups = Callable[[str, str, ImportOutcome], list[NewItem]]
+
+
 @dataclass(frozen=True)
 class ImportJob:
     key: str                  # journal key: the submission id, or "manual-<uuid>" from the CLI
@@ -50,7 +55,8 @@ class ImportJob:
 
 
 async def import_tracks(job: ImportJob, *, bridge_db: aiosqlite.Connection, catalog: Catalog,
-                        media: MediaSettings, checks: FileChecks | None = None) -> ImportOutcome:
+                        media: MediaSettings, checks: FileChecks | None = None,
+                        followups: Followups | None = None) -> ImportOutcome:
     """Import (or finish importing) one job; idempotent per job.key."""
     bound = log.bind(import_key=job.key, album_id=job.album.id)
     async with journal_connection(bridge_db) as conn:
@@ -66,7 +72,7 @@ async def import_tracks(job: ImportJob, *, bridge_db: aiosqlite.Connection, cata
             if row is None:
                 row = await _plan_and_record(conn, job, catalog, media, bound, checks)
             if row.state != "done":
-                await _finish(conn, row, catalog, media, bound)
+                await _finish(conn, row, catalog, media, bound, followups)
                 row = await journal.get_job(conn, job.key)
                 assert row is not None
             await _clean_up(conn, row, media, bound)
@@ -205,7 +211,7 @@ def build_moves(plan: ImportPlan, media: MediaSettings, key: str) -> list[MoveRo
 
 
 async def _finish(conn: aiosqlite.Connection, row: JobRow, catalog: Catalog, media: MediaSettings,
-                  bound: Any) -> None:
+                  bound: Any, followups: Followups | None = None) -> None:
     moves = await journal.get_moves(conn, row.key)
     done: list[MoveRow] = []
     for move in moves:
@@ -216,7 +222,8 @@ async def _finish(conn: aiosqlite.Connection, row: JobRow, catalog: Catalog, med
             raise PlacementError(f"cannot place {move.src} at {move.dst}: {err}") from err
     outcome = outcome_of(row, done)
     await apply_outcome(catalog, outcome)
-    await journal.finish_job(conn, row.key, outcome.to_json())
+    items = followups(row.key, row.album_id, outcome) if followups is not None else []
+    await journal.finish_job(conn, row.key, outcome.to_json(), items)
     bound.info("import.done", imported=len(outcome.imported), failed=len(outcome.failed),
                summary=outcome.summary or None)
 

@@ -11,6 +11,7 @@ from typing import Any
 import aiosqlite
 
 from ..store.db import chunked, marks, transaction, utcnow, with_busy_retry
+from ..store.outbox import NewItem, enqueue
 
 _INSERT_JOB = (
     "INSERT INTO import_jobs (key, album_id, source_dir, state, failed, labels, report,"
@@ -156,14 +157,27 @@ async def set_moves(conn: aiosqlite.Connection, moves: Sequence[MoveRow]) -> Non
     ])
 
 
-async def finish_job(conn: aiosqlite.Connection, key: str, outcome: dict[str, Any]) -> None:
-    await finish_jobs(conn, {key: outcome})
+async def finish_job(conn: aiosqlite.Connection, key: str, outcome: dict[str, Any],
+                     followups: Sequence[NewItem] = ()) -> None:
+    await finish_jobs(conn, {key: outcome}, followups)
 
 
-async def finish_jobs(conn: aiosqlite.Connection, outcomes: dict[str, dict[str, Any]]) -> None:
+async def finish_jobs(conn: aiosqlite.Connection, outcomes: dict[str, dict[str, Any]],
+                      followups: Sequence[NewItem] = ()) -> None:
+    """Mark imports done. `followups` (outbox items: what the import owes other systems,
+    e.g. the Pezzottify server's search.db) commit in the same transaction, so a crash
+    after the catalog write can lose neither the outcome nor what must follow it."""
+    if not outcomes:
+        return
     now = utcnow()
-    await _write_many(conn, "import.journal.finish", _FINISH_JOB,
-                      [(json.dumps(o), now, now, key) for key, o in outcomes.items()])
+    rows = [(json.dumps(o), now, now, key) for key, o in outcomes.items()]
+
+    async def run() -> None:
+        async with transaction(conn):
+            await conn.executemany(_FINISH_JOB, rows)
+            await enqueue(conn, followups)
+
+    await with_busy_retry(run, attempts=8, what="import.journal.finish")
 
 
 async def mark_cleaned(conn: aiosqlite.Connection, key: str) -> None:

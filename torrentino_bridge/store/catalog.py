@@ -301,6 +301,25 @@ class PezzottifyCatalog(Catalog):
         if touched:
             await self._refresh_rollups(touched)
 
+    async def search_availability(self, track_ids: Sequence[str]) -> list[tuple[str, str, int]]:
+        """(item_id, item_type, is_available) for search.db's item_availability, as the server's
+        ingestion writes them: the tracks, their albums (1 unless 'missing') and every artist
+        with a track_artists row (any role) on them, whose artist_available a write of these
+        tracks recomputes. Read now, so a late delivery writes the current values."""
+        found: list[tuple[str, str, int]] = []
+        for chunk in chunked(list(dict.fromkeys(track_ids))):
+            m = marks(len(chunk))
+            found += [(r[0], "track", int(r[1])) for r in await self._rows(
+                f"SELECT id, track_available FROM tracks WHERE id IN ({m})", chunk)]
+            found += [(r[0], "album", int(r[1] != "missing")) for r in await self._rows(
+                "SELECT DISTINCT al.id, al.album_availability FROM albums al"
+                f" JOIN tracks t ON t.album_rowid = al.rowid WHERE t.id IN ({m})", chunk)]
+            found += [(r[0], "artist", int(r[1])) for r in await self._rows(
+                "SELECT DISTINCT ar.id, ar.artist_available FROM artists ar"
+                " JOIN track_artists ta ON ta.artist_rowid = ar.rowid JOIN tracks t ON t.rowid = ta.track_rowid"
+                f" WHERE t.id IN ({m})", chunk)]
+        return list(dict.fromkeys(found))
+
     async def _refresh_rollups(self, track_ids: Sequence[str]) -> None:
         """album_availability and artist_available by the server's reconcile rules (reference
         section 6): an album is missing with no available track, complete when all are,
