@@ -45,44 +45,25 @@ def album(album_id: str, artist: str, name: str, titles: list[str], *, year: int
 
 
 def build_catalog(path: Path, albums: list[AlbumSpec], *, layout: str = "plan") -> Path:
+    """A catalog in `layout`: the plan's own, or Pezzottify's as deployed (tests/pezzottify.py)."""
+    if layout == "pezzottify":
+        from tests.pezzottify import build_catalog as build_pezzottify
+
+        return build_pezzottify(path, albums)
     conn = sqlite3.connect(path)
     with conn:
-        if layout == "plan":
-            conn.executescript((sql_dir() / "catalog.sql").read_text(encoding="utf-8"))
-            for a in albums:
-                conn.execute("INSERT OR IGNORE INTO artists (id, name) VALUES (?, ?)", (f"art-{a.id}", a.artist))
-                conn.execute("INSERT INTO albums (id, name, artist_id, year) VALUES (?, ?, ?, ?)",
-                             (a.id, a.name, f"art-{a.id}", a.year))
-                for disc, number, title, secs, avail in a.tracks:
-                    uri = f"{a.id}/{disc}-{number:02d}.ogg" if avail == "available" else None
-                    conn.execute(
-                        "INSERT INTO tracks (id, album_id, name, disc_number, track_number, duration_ms,"
-                        " audio_uri, availability) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (a.track_id(disc, number), a.id, title, disc, number, secs * 1000, uri, avail),
-                    )
-        else:
-            conn.executescript((sql_dir() / "pezzottify_catalog.sql").read_text(encoding="utf-8"))
-            for a in albums:
-                artist_rowid = conn.execute(
-                    "INSERT INTO artists (id, name) VALUES (?, ?)", (f"art-{a.id}", a.artist)
-                ).lastrowid
-                album_rowid = conn.execute(
-                    "INSERT INTO albums (id, name, album_type, release_date, track_count)"
-                    " VALUES (?, ?, 'album', ?, ?)",
-                    (a.id, a.name, f"{a.year}-03-01" if a.year else None, len(a.tracks)),
-                ).lastrowid
-                conn.execute("INSERT INTO artist_albums (artist_rowid, album_rowid, index_in_album)"
-                             " VALUES (?, ?, 0)", (artist_rowid, album_rowid))
-                for disc, number, title, secs, avail in a.tracks:
-                    ok = avail == "available"
-                    track_rowid = conn.execute(
-                        "INSERT INTO tracks (id, name, album_rowid, track_number, disc_number, duration_ms,"
-                        " audio_uri, track_available) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (a.track_id(disc, number), title, album_rowid, number, disc, secs * 1000,
-                         f"{a.id}/{disc}-{number:02d}.ogg" if ok else None, int(ok)),
-                    ).lastrowid
-                    conn.execute("INSERT INTO track_artists (track_rowid, artist_rowid, role) VALUES (?, ?, 0)",
-                                 (track_rowid, artist_rowid))
+        conn.executescript((sql_dir() / "catalog.sql").read_text(encoding="utf-8"))
+        for a in albums:
+            conn.execute("INSERT OR IGNORE INTO artists (id, name) VALUES (?, ?)", (f"art-{a.id}", a.artist))
+            conn.execute("INSERT INTO albums (id, name, artist_id, year) VALUES (?, ?, ?, ?)",
+                         (a.id, a.name, f"art-{a.id}", a.year))
+            for disc, number, title, secs, avail in a.tracks:
+                uri = f"{a.id}/{disc}-{number:02d}.ogg" if avail == "available" else None
+                conn.execute(
+                    "INSERT INTO tracks (id, album_id, name, disc_number, track_number, duration_ms,"
+                    " audio_uri, availability) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (a.track_id(disc, number), a.id, title, disc, number, secs * 1000, uri, avail),
+                )
     conn.close()
     return path
 

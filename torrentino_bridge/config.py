@@ -6,6 +6,7 @@ one line per bad key, which the CLI prints and turns into exit status 2.
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -83,13 +84,43 @@ class BridgeDbSettings(_Section):
     cpus: int = Field(1, ge=0, le=1024)
 
 
+# Where imported files go when media.path_template is not set, by catalog layout. The
+# Pezzottify server's own layout: audio/<id[0:2]>/<id[2:4]>/<track id>.<ext>, "00" for a
+# shard an id is too short for (ingestion/file_handler.rs).
+PLAN_TEMPLATE = "{album_id}/{disc_number}-{track_number:02d}.{ext}"
+PEZZOTTIFY_TEMPLATE = "audio/{track_shard1}/{track_shard2}/{track_id}.{ext}"
+
+# libvorbis' nominal bitrates (44.1 kHz stereo) for quality 0..10, to turn
+# torrentino.ticket.output_bitrate_kbps into a Vorbis quality.
+_VORBIS_KBPS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 500)
+
+
+def vorbis_quality_for(kbps: int | None) -> float:
+    """Vorbis quality 0..1 (libvorbis q0..q10 / 10) whose nominal bitrate is `kbps`,
+    interpolated between the table's points; 320 kbps (the default) is 0.9 (q9)."""
+    if kbps is None:
+        return 0.9
+    if kbps <= _VORBIS_KBPS[0]:
+        return 0.0
+    for q, (low, high) in enumerate(itertools.pairwise(_VORBIS_KBPS)):
+        if kbps <= high:
+            return round((q + (kbps - low) / (high - low)) / 10, 3)
+    return 1.0
+
+
 class MediaSettings(_Section):
     root: Path
     incoming: Path
     # The incoming directory as Quentin Torrentino sees it (a different mount point in
     # docker-compose); defaults to `incoming`.
     qt_incoming: Path | None = None
-    path_template: str = "{album_id}/{disc_number}-{track_number:02d}.{ext}"
+    # Unset: the layout's own (PLAN_TEMPLATE, or the Pezzottify server's PEZZOTTIFY_TEMPLATE).
+    path_template: str | None = None
+    # "auto": every file placed under the pezzottify layout becomes Ogg Vorbis (the server
+    # serves every file as audio/ogg); nothing is converted under the plan layout.
+    convert: Literal["auto", "ogg_vorbis", "none"] = "auto"
+    # Vorbis quality 0..1 of converted files; unset: from torrentino.ticket.output_bitrate_kbps.
+    vorbis_quality: float | None = Field(None, ge=0, le=1)
     keep_leftovers: bool = False
     duration_tolerance_secs: float = Field(10.0, ge=0)
     match_threshold: float = Field(0.6, ge=0, le=1)
@@ -104,9 +135,27 @@ class MediaSettings(_Section):
     def qt_incoming_path(self) -> Path:
         return self.qt_incoming or self.incoming
 
+    @property
+    def template(self) -> str:
+        return self.path_template or PLAN_TEMPLATE
+
+    def for_layout(self, layout: str, output_bitrate_kbps: int | None = None) -> MediaSettings:
+        """These settings with every layout-dependent default decided (the daemon and the
+        import command call it once the catalog's layout is known)."""
+        pezzottify = layout == "pezzottify"
+        convert = self.convert if self.convert != "auto" else ("ogg_vorbis" if pezzottify else "none")
+        return self.model_copy(update={
+            "path_template": self.path_template or (PEZZOTTIFY_TEMPLATE if pezzottify else PLAN_TEMPLATE),
+            "convert": convert,
+            "vorbis_quality": self.vorbis_quality if self.vorbis_quality is not None
+            else vorbis_quality_for(output_bitrate_kbps),
+        })
+
     @field_validator("path_template")
     @classmethod
-    def _template_is_relative(cls, value: str) -> str:
+    def _template_is_relative(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if value.startswith("/") or ".." in Path(value).parts:
             raise ValueError("must be a relative path inside the media root")
         if "{ext}" not in value:

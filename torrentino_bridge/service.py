@@ -37,6 +37,8 @@ from .metrics import Metrics
 from .notify import AdminNotifier
 from .ops import systemd
 from .ops.lock import InstanceLock
+from .pezzottify.handover import Handover
+from .pezzottify.notices import enqueue_ready_notice
 from .qt.client import TorrentinoClient
 from .qt.events import EventError
 from .qt.websocket import EventStream
@@ -44,6 +46,7 @@ from .ratelimit import RateLimiter
 from .store.bridge import BridgeStore
 from .store.catalog import Catalog, open_catalog
 from .store.db import connect, is_busy, open_bridge_db
+from .store.links import Link
 from .store.outbox import OutboxStore
 from .store.queue import DownloadQueue
 from .tasks import TaskSupervisor
@@ -91,6 +94,7 @@ class BridgeService:
         self.limiter: RateLimiter
         self.notifier: AdminNotifier
         self.outbox: OutboxWorker
+        self.handover: Handover
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def _open_catalog(self) -> Catalog:
@@ -215,11 +219,18 @@ class BridgeService:
         s.media.root.mkdir(parents=True, exist_ok=True)
         s.media.incoming.mkdir(parents=True, exist_ok=True)
         self.catalog = await (self._open_catalog_waiting() if wait_for_catalog else self._open_catalog())
+        # The layout decides where files go and whether they become Ogg Vorbis (unless set).
+        s.media = s.media.for_layout(self.catalog.layout, s.torrentino.ticket.output_bitrate_kbps)
         self.store = BridgeStore(await open_bridge_db(s.bridge.db))
         self.limiter = RateLimiter(self.store, s.torrentino.rate_limits)
         # Deliveries to other systems, recorded with the change that causes them; handlers
         # for each kind are registered by the parts that enqueue them.
         self.outbox = OutboxWorker(OutboxStore(self.store), on_result=self.metrics.outbox_result)
+        # The Pezzottify server's own files ([pezzottify]): checked here (exit 3 naming what
+        # is missing), then written through the outbox after each import.
+        self.handover = Handover(s.pezzottify, self.catalog, busy_timeout_ms=s.catalog.busy_timeout_ms)
+        await self.handover.open()
+        self.handover.register(self.outbox)
         # The importer journals on its own connection so its transactions never interleave ours.
         self._import_db = await connect(s.bridge.db)
         self._session = aiohttp.ClientSession()
@@ -238,6 +249,7 @@ class BridgeService:
             self.metrics, import_db=self._import_db, notifier=self._notifier or self.notifier.notify,
             checks=checks,
         )
+        self.tracker.followups = self.handover.followups
         self.submitter = Submitter(
             self.store, self.catalog, self.client, self.statuses, self.locks,
             on_ticket=self.tracker.adopt,
@@ -245,12 +257,14 @@ class BridgeService:
         )
         self.tracker.on_new_submission = self.submitter.wake.set
         sources = []
-        if s.pezzottify.queue_db is not None:
-            self.queue = await DownloadQueue.open(s.pezzottify.queue_db, busy_timeout_ms=s.catalog.busy_timeout_ms,
-                                                  write_retries=s.catalog.write_retries)
+        queue_conn = self.handover.connection("queue_db")
+        if s.pezzottify.queue_db is not None and queue_conn is not None:
+            # The handover opened and checked the file (and closes it).
+            self.queue = DownloadQueue(queue_conn, s.pezzottify.queue_db, write_retries=s.catalog.write_retries)
             queue_source = PezzottifyQueueSource(
                 self.queue, self.store, self.catalog, media_root=s.media.root,
                 default_priority=s.torrentino.ticket.priority,
+                on_completed=self._ready_notice if self.handover.ready_notices is not None else None,
             )
             self.statuses.listeners.append(queue_source.note_status)
             sources.append(queue_source)
@@ -266,8 +280,18 @@ class BridgeService:
         self.actions = Actions(s, self.store, self.catalog, self.client, self.tracker,
                                self.statuses, self.locks)
 
+    async def _ready_notice(self, conn: aiosqlite.Connection, link: Link, user_id: str | None,
+                            album_id: str) -> None:
+        """A Pezzottify user's request completed: their "<album> is ready" (user.db, via the outbox)."""
+        if user_id is not None and await enqueue_ready_notice(conn, user_id=user_id, album_id=album_id,
+                                                              request_id=link.source_id):
+            self.outbox.wake.set()
+
     def _start_workers(self) -> None:
         t = self.settings.torrentino
+        # From here on a locked catalog is waited out, never a failure (the server's
+        # availability job holds its write lock for minutes): see store/lockwait.py.
+        self.catalog.patient = True
         self.tasks.start("intake", self.intake.run(self.stop_event))
         self.tasks.start("outbox", self.outbox.run(self.stop_event))
         if t.enabled:
@@ -344,7 +368,11 @@ class BridgeService:
         if self._session is not None:
             await self._session.close()
             self._session = None
-        for name in ("store", "catalog", "queue"):
+        handover = self.__dict__.pop("handover", None)
+        if handover is not None:
+            await handover.close()
+        self.queue = None
+        for name in ("store", "catalog"):
             closer = self.__dict__.pop(name, None)
             if closer is not None:
                 await closer.close()

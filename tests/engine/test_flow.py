@@ -12,6 +12,7 @@ import mutagen
 import pytest
 
 from tests.conftest import album, build_catalog, wait_for
+from tests.pezzottify import shard_uri
 from torrentino_bridge.domain.status import SubmissionState
 from torrentino_bridge.store.bridge import BridgeStore
 from torrentino_bridge.store.db import open_bridge_db
@@ -88,8 +89,10 @@ async def test_album_request_happy_path(tmp_path, sim, settings_for, running_bri
     assert {k: v[0] for k, v in rows.items()} == dict.fromkeys(rows, "available")
     for disc, number, title, *_ in OK.tracks:
         uri = rows[OK.track_id(disc, number)][1]
-        assert uri == f"alb-ok/{disc}-{number:02d}.ogg"
-        assert_audio(settings, uri, title)
+        # Each layout's own default: the Pezzottify server's shards, or the plan's album folders.
+        assert uri == (shard_uri(OK.track_id(disc, number)) if layout == "pezzottify"
+                       else f"alb-ok/{disc}-{number:02d}.ogg")
+        assert_audio(service.settings, uri, title)
     assert sim.post_count == 1
     ticket = next(iter(sim.tickets.values()))
     ctx = ticket["query_context"]

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import album, build_catalog, wait_for
-from tests.queue_rows import admin_retry, audit, build_queue, request_album, request_track, rows
+from tests.conftest import album, wait_for
+from tests.pezzottify import admin_retry, audit, build_db_dir, request_album, request_track
+from tests.pezzottify import queue_rows as rows
 
 HARBOUR = album("alb-harbour", "The Lanterns", "Harbour Lights", ["Low Tide", "Signal Fires", "Breakwater"])
 CARTAS = album("alb-cartas", "Mira Sol", "Cartas de Verano", ["Canción", "Días Largos"])
@@ -20,13 +21,13 @@ PARTLY = album("alb-partly", "Half Moon", "Halfway There", ["Already Here", "Sti
 
 @pytest.fixture
 def pz(tmp_path, settings_for, sim):
-    """A Pezzottify-layout catalog, its download queue, and settings serving the queue."""
+    """A Pezzottify db_dir (one album partly available), and settings serving its queue."""
     partly = album(PARTLY.id, PARTLY.artist, PARTLY.name, [t[2] for t in PARTLY.tracks])
     partly.tracks[0] = (*partly.tracks[0][:4], "available")
-    catalog = build_catalog(tmp_path / "catalog.db", [HARBOUR, CARTAS, RIVERS, partly], layout="pezzottify")
-    queue = build_queue(tmp_path / "download_queue.db")
-    settings = settings_for(catalog, sim.base_url, extra=f'\n[pezzottify]\nqueue_db = "{queue}"\n')
-    return settings, catalog, queue
+    db = build_db_dir(tmp_path / "db", [HARBOUR, CARTAS, RIVERS, partly], users=(7, 8, 9, 11))
+    settings = settings_for(db.catalog, sim.base_url, extra=db.config(queue=True))
+    settings.media.root = db.media
+    return settings, db.catalog, db
 
 
 async def until_row(queue: Path, row_id: str, *statuses: str, timeout: float = 40.0) -> dict:
@@ -50,11 +51,12 @@ def events(queue: Path, row_id: str) -> list[str]:
 
 
 async def test_rows_from_the_server_routes_end_completed(pz, sim, running_bridge):
-    settings, catalog, queue = pz
+    settings, catalog, db = pz
+    queue = db.path("queue")
     await running_bridge(settings)
-    whole = request_album(queue, HARBOUR.id, user_id="7", name="Harbour Lights", artist="The Lanterns")
-    single = request_track(queue, CARTAS.track_id(1, 2), user_id="8", name="Días Largos")
-    partly = request_album(queue, PARTLY.id, user_id="7", name="Halfway There", artist="Half Moon")
+    whole = request_album(db, HARBOUR.id, 7)
+    single = request_track(db, CARTAS.track_id(1, 2), 8)
+    partly = request_album(db, PARTLY.id, 7)
 
     for row_id in (whole, single, partly):
         row = await until_row(queue, row_id, "COMPLETED", "FAILED")
@@ -77,13 +79,14 @@ async def test_rows_from_the_server_routes_end_completed(pz, sim, running_bridge
 
 
 async def test_two_album_rows_make_one_ticket_and_a_track_row_joins_it(pz, sim, running_bridge):
-    settings, catalog, queue = pz
+    settings, catalog, db = pz
+    queue = db.path("queue")
     sim.set_outcome(None, "needs_approval")          # keep the first ticket live
     service = await running_bridge(settings)
-    first = request_album(queue, RIVERS.id, user_id="7")
-    second = request_album(queue, RIVERS.id, user_id="9")
+    first = request_album(db, RIVERS.id, 7)
+    second = request_album(db, RIVERS.id, 9)
     await until_row(queue, second, "IN_PROGRESS")
-    track = request_track(queue, RIVERS.track_id(1, 3), user_id="11")
+    track = request_track(db, RIVERS.track_id(1, 3), 11)
     await until_row(queue, track, "IN_PROGRESS")
 
     async def parked():
@@ -106,10 +109,11 @@ async def test_two_album_rows_make_one_ticket_and_a_track_row_joins_it(pz, sim, 
     ("corrupt_track", "corruption", "2 of 3 tracks imported; corrupt: 3 Breakwater"),
 ])
 async def test_failures_end_failed_with_type_and_message(pz, sim, running_bridge, outcome, error_type, message):
-    settings, _catalog, queue = pz
+    settings, _catalog, db = pz
+    queue = db.path("queue")
     sim.set_outcome("Harbour", outcome)
     await running_bridge(settings)
-    row_id = request_album(queue, HARBOUR.id, name="Harbour Lights", artist="The Lanterns")
+    row_id = request_album(db, HARBOUR.id, 7)
     row = await until_row(queue, row_id, "COMPLETED", "FAILED")
     assert row["status"] == "FAILED"
     assert row["error_type"] == error_type
@@ -121,10 +125,11 @@ async def test_failures_end_failed_with_type_and_message(pz, sim, running_bridge
 
 
 async def test_an_admin_retry_in_pezzottify_is_a_new_request(pz, sim, running_bridge):
-    settings, _catalog, queue = pz
+    settings, _catalog, db = pz
+    queue = db.path("queue")
     sim.set_outcome("Cartas", "fail_always")
     service = await running_bridge(settings)
-    row_id = request_album(queue, CARTAS.id, name="Cartas de Verano", artist="Mira Sol")
+    row_id = request_album(db, CARTAS.id, 7)
     assert (await until_row(queue, row_id, "COMPLETED", "FAILED"))["status"] == "FAILED"
 
     sim.set_outcome("Cartas", "complete")
@@ -139,7 +144,8 @@ async def test_an_admin_retry_in_pezzottify_is_a_new_request(pz, sim, running_br
 
 
 async def test_rows_of_other_kinds_are_left_alone(pz, sim, running_bridge):
-    settings, _catalog, queue = pz
+    settings, _catalog, db = pz
+    queue = db.path("queue")
     service = await running_bridge(settings)
     conn = sqlite3.connect(queue)
     with conn:
@@ -150,7 +156,7 @@ async def test_rows_of_other_kinds_are_left_alone(pz, sim, running_bridge):
         conn.execute("INSERT INTO download_queue (id, status, priority, content_type, content_id, request_source,"
                      " created_at) VALUES ('lower-2', 'PENDING', 2, 'album', ?, 'USER', 1)", (HARBOUR.id,))
     conn.close()
-    row_id = request_album(queue, CARTAS.id)
+    row_id = request_album(db, CARTAS.id, 7)
     await until_row(queue, row_id, "COMPLETED")
     await service.run_once()
     found = rows(queue)
@@ -161,7 +167,8 @@ async def test_rows_of_other_kinds_are_left_alone(pz, sim, running_bridge):
 
 
 async def test_unreadable_rows_fail_alone_and_the_rest_go_on(pz, sim, running_bridge):
-    settings, _catalog, queue = pz
+    settings, _catalog, db = pz
+    queue = db.path("queue")
     conn = sqlite3.connect(queue)
     with conn:      # first in line: urgent priority, oldest
         conn.execute("INSERT INTO download_queue (id, status, priority, content_type, content_id, request_source,"
@@ -178,7 +185,7 @@ async def test_unreadable_rows_fail_alone_and_the_rest_go_on(pz, sim, running_br
                      " 'alb-nowhere', 'USER', '7', 1)")
     conn.close()
     await running_bridge(settings)
-    good = request_album(queue, CARTAS.id)
+    good = request_album(db, CARTAS.id, 7)
     assert (await until_row(queue, good, "COMPLETED", "FAILED"))["status"] == "COMPLETED"
     found = rows(queue)
     assert found["bad-utf8"]["status"] == "FAILED" and found["bad-utf8"]["error_type"] == "parse"

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import album, build_catalog, wait_for, write_config
+from tests.conftest import album, wait_for, write_config
 from tests.engine.test_crash import query, start_daemon
-from tests.queue_rows import audit, build_queue, request_album, rows
+from tests.pezzottify import audit, build_db_dir, request_album
+from tests.pezzottify import queue_rows as rows
 
 ALBUM = album("alb-q", "Queue Crash", "Kill Points", ["One", "Two"])
 REPO = Path(__file__).resolve().parents[2]
@@ -40,11 +41,11 @@ async def _crashing_daemon(when: str, target: str, config: Path, log: Path) -> i
     ("after", "torrentino_bridge.store.queue:DownloadQueue.complete", "COMPLETED"),
 ])
 async def test_sigkill_at_a_queue_step_is_repaired_on_restart(tmp_path, sim, when, target, left):
-    catalog = build_catalog(tmp_path / "catalog.db", [ALBUM], layout="pezzottify")
-    queue = build_queue(tmp_path / "download_queue.db")
-    config = write_config(tmp_path, catalog, sim.base_url, extra=f'\n[pezzottify]\nqueue_db = "{queue}"\n')
+    db = build_db_dir(tmp_path / "db", [ALBUM])
+    queue = db.path("queue")
+    config = write_config(tmp_path, db.catalog, sim.base_url, extra=db.config(queue=True))
     log = tmp_path / "daemon.log"
-    row_id = request_album(queue, ALBUM.id)
+    row_id = request_album(db, ALBUM.id, 1)
 
     assert await _crashing_daemon(when, target, config, log) == -signal.SIGKILL
     assert f"CRASH {when} {target}" in log.read_text()

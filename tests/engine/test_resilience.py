@@ -21,6 +21,9 @@ ALBUM = album("alb-r", "Res", "Ilient", ["One", "Two"])
 async def test_a_catalog_locked_past_every_retry_delays_the_request_but_loses_nothing(
     tmp_path, sim, settings_for, running_bridge
 ):
+    """A lock held past the busy timeout and every retry budget is waited out: the intake
+    does not fail or give up (it used to fail its pass and log a line per retry); the request
+    is planned once the lock goes. One `catalog.locked` and one `catalog.unlocked` line."""
     catalog = build_catalog(tmp_path / "catalog.db", [ALBUM])
     settings = settings_for(catalog, sim.base_url)
     settings.catalog.busy_timeout_ms = 50
@@ -29,20 +32,23 @@ async def test_a_catalog_locked_past_every_retry_delays_the_request_but_loses_no
 
     blocker = sqlite3.connect(catalog, timeout=5)
     blocker.execute("BEGIN EXCLUSIVE")           # the catalog server in a long write
-    try:
-        await insert(settings, "r1", album_id="alb-r")
+    with structlog.testing.capture_logs() as logs:
+        try:
+            await insert(settings, "r1", album_id="alb-r")
 
-        async def intake_failed():
-            return service.intake.guard.failures > 0
+            async def waiting():
+                return service.catalog.lock_wait.retries > 3
 
-        await wait_for(intake_failed, what="the intake pass to fail on the locked catalog")
-        assert (await service.store.get_request("r1")).planned_at is None
-        assert service.tasks.alive()["intake"]
-    finally:
-        blocker.rollback()
-        blocker.close()
+            await wait_for(waiting, what="the intake to wait on the locked catalog")
+            assert (await service.store.get_request("r1")).planned_at is None
+            assert service.intake.guard.failures == 0
+            assert service.tasks.alive()["intake"]
+        finally:
+            blocker.rollback()
+            blocker.close()
 
-    assert (await until_status(service, "r1", "completed", "failed"))[0] == "completed"
+        assert (await until_status(service, "r1", "completed", "failed"))[0] == "completed"
+    assert [e["event"] for e in logs if e["event"].startswith("catalog.")] == ["catalog.locked", "catalog.unlocked"]
     assert {v[0] for v in catalog_rows(catalog, "plan").values()} == {"available"}
     assert sim.post_count == 1
 

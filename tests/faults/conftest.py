@@ -1,7 +1,7 @@
 """Fault-injection tests: the `faults` marker and the size knobs.
 
 `make faults` runs this directory with FAULTS_SCALE=full (the sizes the issue asks for:
-200+ requests, 30+ SIGKILLs, a one-minute QT outage). The normal `pytest` run uses the
+200+ requests, 30+ SIGKILLs, a one-minute QT outage, a 2-minute catalog lock). The normal `pytest` run uses the
 reduced sizes below so CI finishes this directory in a few minutes. No test here asserts
 how long anything took; the sizes only bound how much work is done.
 """
@@ -27,13 +27,16 @@ class Scale:
     outage_slow_secs: float    # then slow answers and sporadic 500s
     contention_albums: int
     examples: int              # hypothesis examples per property
+    long_lock_secs: float      # the server's availability job holding the catalog's write lock
 
 
 SCALES = {
     "ci": Scale("ci", storm_requests=40, storm_albums=24, storm_kills=8, outage_secs=4.0,
-                outage_500_secs=2.0, outage_slow_secs=3.0, contention_albums=10, examples=40),
+                outage_500_secs=2.0, outage_slow_secs=3.0, contention_albums=10, examples=40,
+                long_lock_secs=4.0),
     "full": Scale("full", storm_requests=220, storm_albums=110, storm_kills=34, outage_secs=60.0,
-                  outage_500_secs=15.0, outage_slow_secs=20.0, contention_albums=40, examples=300),
+                  outage_500_secs=15.0, outage_slow_secs=20.0, contention_albums=40, examples=300,
+                  long_lock_secs=120.0),
 }
 
 

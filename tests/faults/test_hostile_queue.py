@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import album, build_catalog, write_config
+from tests.conftest import album, write_config
 from tests.faults.hostile import LoopCaller, nasty_text, prop_settings, run_property
 from tests.faults.test_hostile_rows import BadUtf8, bad_utf8, int64
-from tests.queue_rows import build_queue, request_album
+from tests.pezzottify import build_db_dir, request_album
 from torrentino_bridge.config import load_settings
 from torrentino_bridge.service import BridgeService
 
@@ -66,11 +66,10 @@ def _state(path: str, rowid: int) -> tuple[Any, ...]:
 
 @pytest.fixture
 async def service(tmp_path):
-    catalog = build_catalog(tmp_path / "catalog.db", [OK], layout="pezzottify")
-    queue = build_queue(tmp_path / "download_queue.db")
-    settings = load_settings(write_config(tmp_path, catalog, "http://127.0.0.1:9",
-                                          extra=f'\n[pezzottify]\nqueue_db = "{queue}"\n'))
+    db = build_db_dir(tmp_path / "db", [OK])
+    settings = load_settings(write_config(tmp_path, db.catalog, "http://127.0.0.1:9", extra=db.config(queue=True)))
     svc = BridgeService(settings)
+    svc.db_dir = db  # type: ignore[attr-defined]
     await svc.start(workers=False)   # the intake alone: nothing is sent to QT
     try:
         yield svc
@@ -94,7 +93,7 @@ async def test_queue_rows_are_taken_or_failed_alone(service: BridgeService) -> N
             rowid = _insert(queue, row)
             if rowid is not None:
                 inserted.append((rowid, before))
-        control = request_album(service.settings.pezzottify.queue_db, OK.id)
+        control = request_album(service.db_dir, OK.id, 1)  # type: ignore[attr-defined]
         call(asyncio.wait_for(service.intake.run_once(), 10))     # a spinning intake fails here
         for rowid, (status, kind) in inserted:
             now = _state(queue, rowid)

@@ -23,6 +23,9 @@ def write_config(base: Path, incoming: Path, *, layout: str = "plan") -> Path:
     config.write_text(
         f'[catalog]\ndb = "{catalog}"\n\n[bridge]\ndb = "{base / "bridge.db"}"\n\n'
         f'[media]\nroot = "{base / "media"}"\nincoming = "{incoming}"\n'
+        # The move machinery as such: the album folders and no conversion, whatever the layout
+        # (the pezzottify defaults are tested in test_transcode.py and test_import.py).
+        'path_template = "{album_id}/{disc_number}-{track_number:02d}.{ext}"\nconvert = "none"\n'
         "duration_tolerance_secs = 1.5\n\n[http]\nenabled = false\n\n[torrentino]\nenabled = false\n",
         encoding="utf-8",
     )

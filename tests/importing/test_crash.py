@@ -51,7 +51,9 @@ def write_config(base: Path, catalog: Path, root: Path) -> Path:
     config = base / "bridge.toml"
     config.write_text(
         f'[catalog]\ndb = "{catalog}"\n\n[bridge]\ndb = "{base / "bridge.db"}"\n\n'
-        f'[media]\nroot = "{root}"\nincoming = "{base / "incoming"}"\nduration_tolerance_secs = 1.5\n\n'
+        f'[media]\nroot = "{root}"\nincoming = "{base / "incoming"}"\nduration_tolerance_secs = 1.5\n'
+        # Renames as such, whatever the layout (conversion: test_import.py, test_transcode.py).
+        'path_template = "{album_id}/{disc_number}-{track_number:02d}.{ext}"\nconvert = "none"\n\n'
         "[http]\nenabled = false\n\n[torrentino]\nenabled = false\n",
         encoding="utf-8",
     )

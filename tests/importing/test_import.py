@@ -148,7 +148,7 @@ async def test_import_with_corrupt_and_missing_tracks(env: Env) -> None:
     if env.layout == "pezzottify":
         with closing(sqlite3.connect(env.catalog_path)) as conn:
             assert conn.execute("SELECT album_availability FROM albums WHERE id = 'nd'").fetchone() == ("partial",)
-            assert conn.execute("SELECT artist_available FROM artists").fetchone() == (1,)
+            assert conn.execute("SELECT artist_available FROM artists WHERE id = 'art-nd'").fetchone() == (1,)
     # Failures keep the directory for a look; the matched files have moved out of it.
     assert sorted(p.name for p in source.iterdir()) == [
         "04 - Paper Planes.mp3", "09 - Glass Houses.flac", "11 - The Long Goodbye.flac"]
@@ -350,3 +350,49 @@ async def test_forget_import_drops_the_journal_and_its_temp_files(env: Env) -> N
         assert (await cur.fetchone())[0] == 0  # type: ignore[index]
     outcome = await env.run(job)                   # plans afresh under the same key
     assert len(outcome.imported) == 12
+
+
+async def test_a_conversion_killed_half_way_is_redone_and_never_shows_in_the_library(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pezzottify layout, FLAC sources: the first run dies in the middle of a conversion
+    (a partial Ogg left in its hidden temporary file, as a SIGKILL leaves it); the library
+    never shows a partial file, and the next run with the same key converts it again and
+    finishes: every placed file Ogg Vorbis at the server's path."""
+    import soundfile
+
+    from tests.pezzottify import shard_uri
+    from torrentino_bridge.importing import transcode
+
+    async with make_env(tmp_path, "pezzottify") as env:
+        media = env.media.for_layout("pezzottify", 320)
+        source = env.case_dir("tags_only_flac")
+        job = await env.job("tags_only_flac", source=source)
+        real = transcode.convert_to_temp
+        calls = []
+
+        def dies_half_way(src: Path, tmp: Path, **kwargs: Any) -> Any:
+            calls.append(src)
+            if len(calls) == 3:
+                real(src, tmp, **kwargs)
+                tmp.write_bytes(tmp.read_bytes()[: tmp.stat().st_size // 2])
+                raise SystemExit("killed")        # not an error the importer handles
+            return real(src, tmp, **kwargs)
+
+        monkeypatch.setattr(transcode, "convert_to_temp", dies_half_way)
+        with pytest.raises(SystemExit):
+            await env.run(job, media)
+        partial = [p for p in library(env.media.root) if p.split("/")[-1].startswith(".tb-import-")]
+        assert len(partial) == 1
+        placed = [p for p in library(env.media.root) if p.endswith(".ogg") and (env.media.root / p).is_file()]
+        assert len(placed) == 2       # the two converted before the death, whole; never the third
+        for uri in placed:
+            assert soundfile.info(str(env.media.root / uri)).subtype == "VORBIS"
+
+        monkeypatch.setattr(transcode, "convert_to_temp", real)
+        outcome = await env.run(job, media)
+        assert not outcome.failed
+        assert outcome.imported == {t.id: shard_uri(t.id) for t in job.tracks}
+        assert_library_sound(env.media.root, outcome)
+        for uri in outcome.imported.values():
+            info = soundfile.info(str(env.media.root / uri))
+            assert (info.format, info.subtype) == ("OGG", "VORBIS")

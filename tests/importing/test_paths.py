@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from torrentino_bridge.config import MediaSettings
+from torrentino_bridge.config import PEZZOTTIFY_TEMPLATE, PLAN_TEMPLATE, MediaSettings, vorbis_quality_for
 from torrentino_bridge.domain.models import AlbumMeta, Availability, TrackMeta
 from torrentino_bridge.importing.errors import TemplateError
 from torrentino_bridge.importing.paths import TEMP_PREFIX, render, safe_component, temp_name
@@ -13,7 +13,7 @@ ALBUM = AlbumMeta(id="alb-1", name="OK Computer", artist="Radiohead", year=1997)
 TRACK = TrackMeta(id="trk-7", album_id="alb-1", name="Exit Music (For a Film)", disc_number=1,
                   track_number=4, duration_ms=264000, audio_uri=None,
                   availability=Availability.FETCHING)
-DEFAULT = MediaSettings.model_fields["path_template"].default
+DEFAULT = PLAN_TEMPLATE
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,7 @@ DEFAULT = MediaSettings.model_fields["path_template"].default
         ("{artist}/{album}/{disc_number}-{track_number:02d} {title}.{ext}", "mp3",
          "Radiohead/OK Computer/1-04 Exit Music (For a Film).mp3"),
         ("{album_id}/{track_id}.{ext}", "opus", "alb-1/trk-7.opus"),
+        (PEZZOTTIFY_TEMPLATE, "ogg", "audio/tr/k-/trk-7.ogg"),
     ],
 )
 def test_render(template: str, ext: str, uri: str) -> None:
@@ -65,3 +66,33 @@ def test_temp_names_are_hidden_and_per_import() -> None:
     a, b = temp_name("1-04.flac", "key-a"), temp_name("1-04.flac", "key-b")
     assert a.startswith(TEMP_PREFIX) and a.startswith(".") and a.endswith(".part")
     assert a != b
+
+
+@pytest.mark.parametrize(("track_id", "uri"), [
+    ("4uLU6hMCjMI75M1A2tKUQC", "audio/4u/LU/4uLU6hMCjMI75M1A2tKUQC.ogg"),
+    ("abcd", "audio/ab/cd/abcd.ogg"),
+    ("abc", "audio/ab/00/abc.ogg"),      # the server: id[2:4] only when the id has 4 characters
+    ("a", "audio/00/00/a.ogg"),
+])
+def test_the_pezzottify_layout_shards_like_the_server(track_id: str, uri: str) -> None:
+    track = TrackMeta(id=track_id, album_id="alb-1", name="T", disc_number=1, track_number=1,
+                      duration_ms=1000, audio_uri=None, availability=Availability.FETCHING)
+    assert render(PEZZOTTIFY_TEMPLATE, ALBUM, track, "ogg") == uri
+
+
+def test_layout_defaults_and_an_explicit_template_wins() -> None:
+    media = MediaSettings(root="/m", incoming="/i")  # type: ignore[arg-type]
+    assert media.template == PLAN_TEMPLATE
+    pz = media.for_layout("pezzottify", 320)
+    assert (pz.path_template, pz.convert, pz.vorbis_quality) == (PEZZOTTIFY_TEMPLATE, "ogg_vorbis", 0.9)
+    plan = media.for_layout("plan", 320)
+    assert (plan.path_template, plan.convert) == (PLAN_TEMPLATE, "none")
+    mine = MediaSettings(root="/m", incoming="/i", path_template="{track_id}.{ext}", convert="none")  # type: ignore[arg-type]
+    assert (mine.for_layout("pezzottify").path_template, mine.for_layout("pezzottify").convert) == (
+        "{track_id}.{ext}", "none")
+
+
+@pytest.mark.parametrize(("kbps", "quality"), [(None, 0.9), (320, 0.9), (256, 0.8), (288, 0.85), (32, 0.0),
+                                               (900, 1.0), (128, 0.4)])
+def test_vorbis_quality_follows_the_ticket_bitrate(kbps: int | None, quality: float) -> None:
+    assert vorbis_quality_for(kbps) == quality

@@ -14,45 +14,13 @@ from typing import Any
 
 import pytest
 
+from tests.pezzottify import create_db, recompute_rollups
 from torrentino_bridge.cli import main
 from torrentino_bridge.sim.audio import write_audio
 from torrentino_bridge.store.db import sql_dir
 
 QT_TOKEN = "qt-token-5f1c9e0a7d"
 ADMIN_TOKEN = "admin-token-88b2c4e1f3"
-
-# The old downloader's queue as Pezzottify's server creates it (see pezzottify-catalog.md).
-DOWNLOAD_QUEUE_SQL = """
-CREATE TABLE download_queue (
-  id TEXT PRIMARY KEY,
-  parent_id TEXT REFERENCES download_queue(id) ON DELETE CASCADE,
-  status TEXT NOT NULL,
-  priority INTEGER NOT NULL,
-  content_type TEXT NOT NULL,
-  content_id TEXT NOT NULL,
-  content_name TEXT,
-  artist_name TEXT,
-  request_source TEXT NOT NULL,
-  requested_by_user_id TEXT,
-  created_at INTEGER NOT NULL,
-  started_at INTEGER,
-  completed_at INTEGER,
-  last_attempt_at INTEGER,
-  next_retry_at INTEGER,
-  retry_count INTEGER NOT NULL DEFAULT 0,
-  max_retries INTEGER NOT NULL DEFAULT 5,
-  error_type TEXT,
-  error_message TEXT,
-  bytes_downloaded INTEGER,
-  processing_duration_ms INTEGER
-);
-CREATE INDEX idx_queue_status ON download_queue(status, priority, created_at);
-CREATE TABLE user_request_stats (
-  user_id TEXT PRIMARY KEY, requests_today INTEGER, requests_in_queue INTEGER,
-  last_request_date TEXT, last_updated_at INTEGER
-);
-"""
-
 
 @dataclass(frozen=True)
 class TrackSpec:
@@ -117,10 +85,12 @@ class Env:
 
 
 def create_catalog(path: Path, layout: str, tracks: list[TrackSpec]) -> None:
-    schema = "catalog.sql" if layout == "plan" else "pezzottify_catalog.sql"
+    if layout == "pezzottify":
+        create_db(path, "catalog")
     conn = sqlite3.connect(path)
     try:
-        conn.executescript((sql_dir() / schema).read_text(encoding="utf-8"))
+        if layout == "plan":
+            conn.executescript((sql_dir() / "catalog.sql").read_text(encoding="utf-8"))
         albums = sorted({t.album for t in tracks})
         if layout == "plan":
             conn.execute("INSERT INTO artists (id, name) VALUES ('ar1', 'Test Artist')")
@@ -135,21 +105,27 @@ def create_catalog(path: Path, layout: str, tracks: list[TrackSpec]) -> None:
                      "available" if t.available else "unavailable"),
                 )
         else:
-            conn.execute("INSERT INTO artists (rowid, id, name, artist_available) VALUES (1, 'ar1', 'Test Artist', 1)")
+            # Every NOT NULL column filled, as the server's own rows have them.
+            conn.execute("INSERT INTO artists (rowid, id, name, followers_total, popularity)"
+                         " VALUES (1, 'ar1', 'Test Artist', 10, 20)")
             for rowid, album in enumerate(albums, start=1):
-                conn.execute("INSERT INTO albums (rowid, id, name, release_date, album_availability)"
-                             " VALUES (?, ?, ?, '2001', 'partial')", (rowid, album, f"Album {album}"))
-                conn.execute("INSERT INTO artist_albums (artist_rowid, album_rowid) VALUES (1, ?)", (rowid,))
+                conn.execute("INSERT INTO albums (rowid, id, name, album_type, label, popularity, release_date,"
+                             " release_date_precision) VALUES (?, ?, ?, 'album', 'Label', 10, '2001', 'year')",
+                             (rowid, album, f"Album {album}"))
+                conn.execute("INSERT INTO artist_albums (artist_rowid, album_rowid, is_appears_on,"
+                             " is_implicit_appears_on, index_in_album) VALUES (1, ?, 0, 0, 0)", (rowid,))
             album_rowid = {album: i for i, album in enumerate(albums, start=1)}
             for rowid, t in enumerate(tracks, start=1):
                 conn.execute(
-                    "INSERT INTO tracks (rowid, id, name, album_rowid, track_number, disc_number,"
-                    " duration_ms, audio_uri, track_available) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                    "INSERT INTO tracks (rowid, id, name, album_rowid, track_number, popularity, disc_number,"
+                    " duration_ms, explicit, audio_uri, track_available) VALUES (?, ?, ?, ?, ?, 0, 1, ?, 0, ?, ?)",
                     (rowid, t.id, f"Track {t.id}", album_rowid[t.album], t.number, t.duration_ms,
                      t.audio_uri, int(t.available)),
                 )
-                conn.execute("INSERT INTO track_artists (track_rowid, artist_rowid, role) VALUES (?, 1, 0)",
-                             (rowid,))
+                # NULL role: the server reads it as the main artist.
+                conn.execute("INSERT INTO track_artists (track_rowid, artist_rowid, role) VALUES (?, 1, ?)",
+                             (rowid, None if rowid % 2 == 0 else 0))
+            recompute_rollups(conn)
         conn.commit()
     finally:
         conn.close()
@@ -157,9 +133,9 @@ def create_catalog(path: Path, layout: str, tracks: list[TrackSpec]) -> None:
 
 def create_queue(path: Path, items: list[tuple[str, str, str | None]]) -> None:
     """items: (id, status, error_message)."""
+    create_db(path, "queue")
     conn = sqlite3.connect(path)
     try:
-        conn.executescript(DOWNLOAD_QUEUE_SQL)
         for item_id, status, message in items:
             conn.execute(
                 "INSERT INTO download_queue (id, status, priority, content_type, content_id,"

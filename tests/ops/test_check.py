@@ -17,7 +17,7 @@ from torrentino_bridge.sim.config import SimConfig
 from torrentino_bridge.sim.server import QTSimulator
 from torrentino_bridge.store.db import open_bridge_db
 
-from .conftest import ADMIN_TOKEN, QT_TOKEN, Env, TrackSpec, run_subprocess
+from .conftest import ADMIN_TOKEN, QT_TOKEN, Env, TrackSpec, run_json, run_subprocess
 
 TRACKS = [TrackSpec("t1", "al1", 1, "al1/01.ogg"), TrackSpec("t2", "al1", 2, None, available=False)]
 
@@ -199,3 +199,28 @@ def test_daemon_holding_the_lock_is_reported(env: Env, capsys: pytest.CaptureFix
 async def _create_bridge_db(path: Path) -> None:
     conn = await open_bridge_db(path)
     await conn.close()
+
+
+def test_each_configured_pezzottify_file_is_reported(tmp_path: Path, make_env,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.pezzottify import create_db, fingerprint
+
+    env = make_env("pezzottify", TRACKS)
+    files = {key: create_db(tmp_path / f"{kind}.db", kind)
+             for key, kind in (("queue_db", "queue"), ("search_db", "search"), ("server_db", "server"))}
+    bad = create_db(tmp_path / "user.db", "user")
+    with sqlite3.connect(bad) as conn:
+        conn.execute("ALTER TABLE user_notifications RENAME TO notes")
+    before = {key: fingerprint(path) for key, path in files.items()}
+    env.write_config(torrentino={"enabled": False},
+                     pezzottify={**{k: str(v) for k, v in files.items()}, "user_db": str(bad)})
+    code, data = run_json(capsys, "check", "--config", str(env.config))
+    assert code == 1
+    checks = {c["name"]: c for c in data["checks"]}
+    queue = checks["pezzottify.queue_db"]
+    assert queue["ok"] and "journal_mode wal" in queue["detail"] and "user_version 100001" in queue["detail"]
+    assert checks["pezzottify.server_db"]["ok"] and "user_version 100005" in checks["pezzottify.server_db"]["detail"]
+    assert checks["pezzottify.search_db"]["ok"]
+    user = checks["pezzottify.user_db"]
+    assert not user["ok"] and "table user_notifications" in user["detail"]
+    assert {key: fingerprint(path) for key, path in files.items()} == before

@@ -24,6 +24,7 @@ from torrentino_bridge.config import (
     HttpSettings,
     LogSettings,
     MediaSettings,
+    PezzottifySettings,
     TorrentinoSettings,
 )
 from torrentino_bridge.errors import EXIT_CONFIG, EXIT_SCHEMA
@@ -166,7 +167,8 @@ def test_systemd_example_config_is_valid_and_writable_under_the_unit() -> None:
     for name, model in SECTIONS.items():
         model.model_validate(data[name])
     written = [data["catalog"]["db"], data["bridge"]["db"], data["media"]["root"] + "/x",
-               data["media"]["incoming"] + "/x"]
+               data["media"]["incoming"] + "/x", *data["pezzottify"].values()]
+    PezzottifySettings.model_validate(data["pezzottify"])
     roots = _writable_roots()
     for path in written:
         folder = PurePosixPath(path).parent
@@ -222,6 +224,7 @@ def test_docker_config_is_valid_for_every_section() -> None:
     data = tomllib.loads((DEPLOY / "bridge.docker.toml").read_text())
     for name, model in SECTIONS.items():
         model.model_validate(data[name])
+    PezzottifySettings.model_validate(data["pezzottify"])
     assert data["http"]["host"] == "0.0.0.0"  # reachable from the healthcheck and the network
 
 
@@ -305,7 +308,7 @@ def test_compose_file_is_valid() -> None:
     done = run_compose("config", "--quiet", env=COMPOSE_ENV)
     assert done.returncode == 0, done.stderr
     services = run_compose("config", "--services", env=COMPOSE_ENV)
-    assert set(services.stdout.split()) == {"catalog-server", "quentin-torrentino", "volume-init",
+    assert set(services.stdout.split()) == {"pezzottify", "quentin-torrentino", "volume-init",
                                             "torrentino-bridge"}
 
 
@@ -319,7 +322,7 @@ def test_compose_key_facts() -> None:
     yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (pip install pyyaml)")
     doc = yaml.safe_load(COMPOSE.read_text())
     services = doc["services"]
-    bridge, qt, catalog = services["torrentino-bridge"], services["quentin-torrentino"], services["catalog-server"]
+    bridge, qt, catalog = services["torrentino-bridge"], services["quentin-torrentino"], services["pezzottify"]
 
     def mounts(service: dict) -> dict[str, str]:
         return {v.split(":")[0]: v.split(":")[1] for v in service["volumes"]}
@@ -327,23 +330,32 @@ def test_compose_key_facts() -> None:
     assert catalog["image"] == "ghcr.io/pezzottify/catalog-server:latest"
     assert qt["image"] == "ghcr.io/quentin-torrentino/server:latest"
     assert bridge["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
-    # the catalog DB volume: catalog server and bridge; the media volume: QT and bridge
-    assert "catalog-db" in mounts(catalog) and "catalog-db" in mounts(bridge)
-    assert mounts(qt)["media"] == mounts(bridge)["media"] == "/media"
-    assert set(doc["volumes"]) >= {"catalog-db", "media", "bridge-data"}
+    # A real Pezzottify deployment: db_dir /data/db, media_path /data/media, port 3001; the
+    # bridge mounts both at the same places, QT the media volume (its incoming is inside).
+    assert mounts(catalog) == {"pezzottify-db": "/data/db", "pezzottify-media": "/data/media"}
+    assert catalog["ports"] == ["3001:3001"]
+    assert mounts(bridge)["pezzottify-db"] == "/data/db"
+    assert mounts(qt)["pezzottify-media"] == mounts(bridge)["pezzottify-media"] == "/data/media"
+    assert set(doc["volumes"]) >= {"pezzottify-db", "pezzottify-media", "bridge-data"}
     for service in (bridge, qt, catalog):
         assert service["restart"] == "unless-stopped"
-    assert set(bridge["depends_on"]) >= {"catalog-server", "quentin-torrentino"}
+    assert set(bridge["depends_on"]) >= {"pezzottify", "quentin-torrentino"}
     assert "/healthz" in " ".join(bridge["healthcheck"]["test"])
     env = bridge["environment"]
     assert env["TORRENTINO_BRIDGE_TORRENTINO__AUTH_TOKEN"].startswith("${QT_API_KEY")
     assert env["TORRENTINO_BRIDGE_HTTP__ADMIN_TOKEN"].startswith("${BRIDGE_ADMIN_TOKEN")
     assert qt["environment"]["QT_AUTH_API_KEY"].startswith("${QT_API_KEY")
 
-    # The container config's paths sit on the volumes mounted at those places.
+    # The container config's paths sit on the volumes mounted at those places, and every
+    # Pezzottify file is the server's own under its db_dir.
     config = tomllib.loads((DEPLOY / "bridge.docker.toml").read_text())
     bridge_mounts = {PurePosixPath(target) for target in mounts(bridge).values()}
-    for path in (config["catalog"]["db"], config["bridge"]["db"], config["media"]["root"],
-                 config["media"]["incoming"]):
+    pz = config["pezzottify"]
+    for path in (config["catalog"]["db"], config["bridge"]["db"], config["media"]["root"] + "/x",
+                 config["media"]["incoming"], *pz.values()):
         assert any(m in PurePosixPath(path).parents for m in bridge_mounts), path
+    assert config["media"]["root"] == "/data/media" and config["catalog"]["layout"] == "pezzottify"
+    assert {k: PurePosixPath(v) for k, v in pz.items()} == {
+        "queue_db": PurePosixPath("/data/db/download_queue.db"), "search_db": PurePosixPath("/data/db/search.db"),
+        "server_db": PurePosixPath("/data/db/server.db"), "user_db": PurePosixPath("/data/db/user.db")}
     assert mounts(bridge)["./bridge.docker.toml"] == "/config/bridge.toml"

@@ -200,3 +200,19 @@ def test_a_queue_without_user_stats_is_migrated_and_says_so(
     assert "abandoned 4 waiting items" in out
     assert "user_request_stats: not found in the queue database; skipped" in out
     assert queue_rows(queue_db)["q1"][0] == "FAILED"
+
+
+def test_a_queue_the_bridge_serves_keeps_its_pending_rows(env: Env, queue_db: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """With [pezzottify] queue_db set the bridge serves the queue: PENDING rows are users'
+    requests it will fetch, IN_PROGRESS ones it has claimed. Only the old downloader's
+    RETRY_WAITING is abandoned, and the report says why the others stay."""
+    env.write_config(pezzottify={"queue_db": str(queue_db)})
+    code, out, _ = run_cli(capsys, "migrate-from-old-downloader", "--config", str(env.config), "--apply")
+    assert code == 0
+    assert "abandoned 1 waiting item (RETRY_WAITING 1)" in out
+    assert "PENDING and IN_PROGRESS rows are left: the bridge serves this queue" in out
+    rows = queue_rows(queue_db)
+    assert [rows[q][0] for q in ("q1", "q2", "q3", "q4")] == ["PENDING", "PENDING", "IN_PROGRESS", "FAILED"]
+    code, report = run_json(capsys, "migrate-from-old-downloader", "--config", str(env.config))
+    assert report["download_queue"]["served_by_bridge"] is True and report["download_queue"]["total"] == 0

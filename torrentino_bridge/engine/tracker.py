@@ -26,6 +26,7 @@ from ..domain.status import LIVE_SUBMISSION_STATES, RELEASING_STATES, Submission
 from ..importing import ImportJob, forget_import
 from ..importing.batch import Result, import_batch
 from ..importing.checks import FileChecks
+from ..importing.importer import Followups
 from ..metrics import Metrics
 from ..qt.client import TorrentinoClient
 from ..qt.errors import QTError, QTNotFound
@@ -129,6 +130,8 @@ class TicketTracker:
         self._known: dict[str, Known] = {}              # ticket id -> live submission, as last applied
         self.accepting = True
         self.orchestrator_running: bool | None = None
+        # What a finished import owes other systems (the Pezzottify hand-over), set by the service.
+        self.followups: Followups | None = None
 
     # -- events -----------------------------------------------------------------------------
     async def on_event(self, event: Event) -> None:
@@ -541,7 +544,8 @@ class TicketTracker:
             log.info("import.started", submission_id=job.key, album_id=job.album.id, tracks=len(job.tracks),
                      source_dir=str(job.source_dir))
         results.update(await import_batch(jobs, bridge_db=self.import_db, catalog=self.catalog,
-                                          media=self.settings.media, checks=self.checks))
+                                          media=self.settings.media, checks=self.checks,
+                                          followups=self.followups))
         return results
 
     async def jobs_for(self, subs: list[SubmissionRow]) -> tuple[list[ImportJob], dict[str, Result]]:

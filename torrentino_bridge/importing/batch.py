@@ -32,6 +32,7 @@ from .checks import FileChecks
 from .discovery import check_source_dir
 from .errors import PlacementError
 from .importer import (
+    Followups,
     ImportJob,
     apply_outcomes,
     build_moves,
@@ -65,7 +66,8 @@ class Prepared:
 
 
 async def import_batch(jobs: Sequence[ImportJob], *, bridge_db: aiosqlite.Connection, catalog: Catalog,
-                       media: MediaSettings, checks: FileChecks | None = None) -> dict[str, Result]:
+                       media: MediaSettings, checks: FileChecks | None = None,
+                       followups: Followups | None = None) -> dict[str, Result]:
     """Import (or finish importing) every job; each job's outcome, or the exception that
     stopped it. An exception in a step shared by all (the catalog locked past every retry)
     is every unfinished job's result; each job resumes from its journal on the next call."""
@@ -103,7 +105,7 @@ async def import_batch(jobs: Sequence[ImportJob], *, bridge_db: aiosqlite.Connec
                 ready = [p for p in prepared if p.new is not None and not p.busy and p.job.key not in again]
                 if ready:
                     try:
-                        await _import_planned(conn, ready, catalog, media, results)
+                        await _import_planned(conn, ready, catalog, media, results, followups)
                     except Exception as err:
                         for p in ready:
                             results.setdefault(p.job.key, err)
@@ -114,7 +116,7 @@ async def import_batch(jobs: Sequence[ImportJob], *, bridge_db: aiosqlite.Connec
     for job in slow:
         try:
             results[job.key] = await import_tracks(job, bridge_db=bridge_db, catalog=catalog, media=media,
-                                                   checks=checks)
+                                                   checks=checks, followups=followups)
         except Exception as err:
             results[job.key] = err
     return results
@@ -178,7 +180,8 @@ def place_all(moves: Sequence[MoveRow], media: MediaSettings) -> list[MoveRow | 
 
 
 async def _import_planned(conn: aiosqlite.Connection, ready: list[Prepared], catalog: Catalog,
-                          media: MediaSettings, results: dict[str, Result]) -> None:
+                          media: MediaSettings, results: dict[str, Result],
+                          followups: Followups | None = None) -> None:
     news = [p.new for p in ready if p.new is not None]
     await journal.create_jobs(conn, news)
     jobs = {n.key: n for n in news}
@@ -204,7 +207,8 @@ async def _import_planned(conn: aiosqlite.Connection, ready: list[Prepared], cat
 
     done = {p.job.key: outcome_of(jobs[p.job.key], p.moves) for p in ready if p.job.key not in results}
     await apply_outcomes(catalog, list(done.values()))
-    await journal.finish_jobs(conn, {key: o.to_json() for key, o in done.items()})
+    items = [i for key, o in done.items() for i in followups(key, jobs[key].album_id, o)] if followups else []
+    await journal.finish_jobs(conn, {key: o.to_json() for key, o in done.items()}, items)
     for key, outcome in done.items():
         results[key] = outcome
         log.info("import.done", import_key=key, album_id=jobs[key].album_id, imported=len(outcome.imported),

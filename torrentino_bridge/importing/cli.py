@@ -21,9 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from ..domain.models import TrackMeta
+from ..engine.outbox import OutboxWorker
 from ..errors import EXIT_CONFIG
+from ..pezzottify.handover import Handover
+from ..store.bridge import BridgeStore
 from ..store.catalog import Catalog, open_catalog
 from ..store.db import open_bridge_db
+from ..store.outbox import OutboxStore
 from . import journal
 from .errors import ImportSourceError, PlacementError
 from .importer import ImportJob, forget_import, import_tracks, journal_connection
@@ -84,6 +88,7 @@ async def run_import(args: argparse.Namespace) -> int:
         settings.catalog.db, layout=settings.catalog.layout,
         busy_timeout_ms=settings.catalog.busy_timeout_ms, write_retries=settings.catalog.write_retries,
     )
+    settings.media = settings.media.for_layout(catalog.layout, settings.torrentino.ticket.output_bitrate_kbps)
     try:
         album = await catalog.get_album(args.album)
         if album is None:
@@ -116,12 +121,20 @@ async def _import(args: argparse.Namespace, settings: Any, catalog: Catalog, alb
                   tracks: list[TrackMeta], labels: dict[str, str]) -> int:
     key = manual_key(album.id, args.dir)
     bridge_db = await open_bridge_db(settings.bridge.db)
+    # search.db (and the album's catalog event) follow through the daemon's outbox.
+    handover = Handover(settings.pezzottify, catalog, busy_timeout_ms=settings.catalog.busy_timeout_ms)
     try:
+        await handover.open()
         if args.reimport:      # a finished import only; an interrupted one is resumed
             await forget_import(bridge_db, key, only_done=True)
         job = ImportJob(key=key, album=album, tracks=tracks, source_dir=args.dir)
         outcome = await import_tracks(job, bridge_db=bridge_db, catalog=catalog,
-                                      media=settings.media)
+                                      media=settings.media, followups=handover.followups)
+        # Delivered now rather than at the daemon's next pass (a running daemon may deliver
+        # them too: every handler is idempotent); what fails here waits for the daemon.
+        worker = OutboxWorker(OutboxStore(BridgeStore(bridge_db)), max_attempts=1000)
+        handover.register(worker)
+        await worker.run_once()
         async with journal_connection(bridge_db) as conn:
             row = await journal.get_job(conn, key)
         report = (row.report if row and row.report else
@@ -131,6 +144,7 @@ async def _import(args: argparse.Namespace, settings: Any, catalog: Catalog, alb
         _print(args, report, labels, outcome.failed, outcome.to_json())
         return 1 if outcome.failed else 0
     finally:
+        await handover.close()
         await bridge_db.close()
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,7 +29,8 @@ from ..config import MediaSettings
 from ..domain.models import AlbumMeta, Availability, TrackChange, TrackMeta
 from ..store.catalog import Catalog
 from ..store.db import connect
-from . import journal, placement
+from ..store.outbox import NewItem
+from . import journal, placement, transcode
 from .checks import FileChecks
 from .discovery import check_source_dir
 from .errors import PlacementError, TemplateError
@@ -39,6 +40,10 @@ from .paths import render, temp_name
 from .plan import ImportPlan, plan_import, track_label
 
 log = structlog.get_logger(__name__)
+
+
+# (import key, album id, outcome) -> outbox items to commit with the import's end.
+Followups = Callable[[str, str, ImportOutcome], list[NewItem]]
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,8 @@ class ImportJob:
 
 
 async def import_tracks(job: ImportJob, *, bridge_db: aiosqlite.Connection, catalog: Catalog,
-                        media: MediaSettings, checks: FileChecks | None = None) -> ImportOutcome:
+                        media: MediaSettings, checks: FileChecks | None = None,
+                        followups: Followups | None = None) -> ImportOutcome:
     """Import (or finish importing) one job; idempotent per job.key."""
     bound = log.bind(import_key=job.key, album_id=job.album.id)
     async with journal_connection(bridge_db) as conn:
@@ -70,7 +76,7 @@ async def import_tracks(job: ImportJob, *, bridge_db: aiosqlite.Connection, cata
             if row is None:
                 row = await _plan_and_record(conn, job, catalog, media, bound, checks)
             if row.state != "done":
-                await _finish(conn, row, catalog, media, bound)
+                await _finish(conn, row, catalog, media, bound, followups)
                 row = await journal.get_job(conn, job.key)
                 assert row is not None
             await _clean_up(conn, row, media, bound)
@@ -185,11 +191,15 @@ def log_planned(bound: Any, plan: ImportPlan, new: journal.NewJob) -> None:
 
 
 def build_moves(plan: ImportPlan, media: MediaSettings, key: str) -> list[MoveRow]:
-    """One move per matched track, destinations rendered and checked for collisions."""
+    """One move per matched track, destinations rendered and checked for collisions. With
+    media.convert = ogg_vorbis, a file not Ogg Vorbis already is to be converted (blocking:
+    each file's format is read) and its destination ends in .ogg."""
     moves: list[MoveRow] = []
     seen: dict[str, str] = {}
     for m in plan.matches:
-        uri = render(media.path_template, plan.album, m.track, m.file.ext)
+        convert = transcode.how_to_convert(m.file.path) if media.convert == "ogg_vorbis" else None
+        ext = "ogg" if media.convert == "ogg_vorbis" else m.file.ext
+        uri = render(media.template, plan.album, m.track, ext)
         if uri in seen:
             raise TemplateError(
                 f"media.path_template gives tracks {seen[uri]} and {m.track.id} the same path "
@@ -203,13 +213,13 @@ def build_moves(plan: ImportPlan, media: MediaSettings, key: str) -> list[MoveRo
         moves.append(MoveRow(
             key=key, track_id=m.track.id, src=str(m.file.path), dst=str(dst),
             tmp=str(dst.parent / temp_name(dst.name, key)), audio_uri=uri,
-            src_dev=found.dev, src_ino=found.ino, src_size=found.size,
+            src_dev=found.dev, src_ino=found.ino, src_size=found.size, convert=convert,
         ))
     return moves
 
 
 async def _finish(conn: aiosqlite.Connection, row: JobRow, catalog: Catalog, media: MediaSettings,
-                  bound: Any) -> None:
+                  bound: Any, followups: Followups | None = None) -> None:
     moves = await journal.get_moves(conn, row.key)
     done: list[MoveRow] = []
     for move in moves:
@@ -220,7 +230,8 @@ async def _finish(conn: aiosqlite.Connection, row: JobRow, catalog: Catalog, med
             raise PlacementError(f"cannot place {move.src} at {move.dst}: {err}") from err
     outcome = outcome_of(row, done)
     await apply_outcome(catalog, outcome)
-    await journal.finish_job(conn, row.key, outcome.to_json())
+    items = followups(row.key, row.album_id, outcome) if followups is not None else []
+    await journal.finish_job(conn, row.key, outcome.to_json(), items)
     bound.info("import.done", imported=len(outcome.imported), failed=len(outcome.failed),
                summary=outcome.summary or None)
 
@@ -245,7 +256,8 @@ async def _advance(conn: aiosqlite.Connection, move: MoveRow, media: MediaSettin
         return move
     if move.state == "placed":
         here = await asyncio.to_thread(placement.identity, dst)
-        if here is not None and here.ino == move.dst_ino and here.size == move.src_size:
+        # (A converted file's size is its own, not the source's.)
+        if here is not None and here.ino == move.dst_ino and (move.convert or here.size == move.src_size):
             return move
     if move.state == "copied":
         copy = await asyncio.to_thread(placement.identity, tmp)
@@ -263,10 +275,21 @@ async def _advance(conn: aiosqlite.Connection, move: MoveRow, media: MediaSettin
 
 
 async def copy_into_place(conn: aiosqlite.Connection, move: MoveRow, media: MediaSettings) -> MoveRow:
-    """The rest of a move rename_step found across filesystems: copy to a hidden temporary
-    file (fsynced), journal it, rename it into place, journal that."""
+    """The rest of a move rename_step left to a copy: copy (or convert to Ogg Vorbis) to a
+    hidden temporary file next to the destination (fsynced, a conversion verified), journal
+    it, rename it into place, journal that. A file that cannot be converted fails its track."""
     tmp = Path(move.tmp)
-    copy = await asyncio.to_thread(placement.copy_to_temp, Path(move.src), tmp, root=media.root)
+    if move.convert:
+        try:
+            copy = await asyncio.to_thread(
+                transcode.convert_to_temp, Path(move.src), tmp, root=media.root, via=move.convert,
+                quality=media.vorbis_quality if media.vorbis_quality is not None else 0.9,
+            )
+        except transcode.ConversionError as err:
+            log.warning("import.convert_failed", import_key=move.key, track_id=move.track_id, error=str(err))
+            return await _mark(conn, move, "failed", error=str(err))
+    else:
+        copy = await asyncio.to_thread(placement.copy_to_temp, Path(move.src), tmp, root=media.root)
     move = await _mark(conn, move, "copied", tmp_ino=copy.ino)
     placed = await asyncio.to_thread(placement.commit_temp, tmp, Path(move.dst))
     return await _mark(conn, move, "placed", dst_ino=placed.ino)
@@ -274,13 +297,14 @@ async def copy_into_place(conn: aiosqlite.Connection, move: MoveRow, media: Medi
 
 def rename_step(move: MoveRow, media: MediaSettings, dirty: set[Path] | None = None) -> MoveRow | None:
     """A move from its planned state: renamed into place, found renamed by a run that
-    crashed, or failed; None when source and destination are on different filesystems
+    crashed, or failed; None when source and destination are on different filesystems, or
+    the file is to be converted
     (the caller copies). Blocking; returns the row as it should be journalled. With
     `dirty`, the directories to fsync are left to the caller (see rename_into_place)."""
     src, dst, tmp = Path(move.src), Path(move.dst), Path(move.tmp)
     placement.remove_temp(tmp)
     here = placement.identity(dst)
-    if here is not None and (here.dev, here.ino) == (move.src_dev, move.src_ino):
+    if not move.convert and here is not None and (here.dev, here.ino) == (move.src_dev, move.src_ino):
         return replace(move, state="placed", dst_ino=here.ino)    # renamed before a crash
     source = placement.identity(src)
     if source is None:
@@ -288,6 +312,8 @@ def rename_step(move: MoveRow, media: MediaSettings, dirty: set[Path] | None = N
     if (source.dev, source.ino, source.size) != (move.src_dev, move.src_ino, move.src_size):
         return replace(move, state="failed", error="corrupt: the file changed after it was verified")
     placement.check_source(src, media.incoming)
+    if move.convert:
+        return None          # converted into the temporary file by copy_into_place
     placed = placement.rename_into_place(src, dst, root=media.root, dirty=dirty)
     return None if placed is None else replace(move, state="placed", dst_ino=placed.ino)
 

@@ -11,6 +11,7 @@ from typing import Any
 import aiosqlite
 
 from ..store.db import chunked, marks, transaction, utcnow, with_busy_retry
+from ..store.outbox import NewItem, enqueue
 
 _INSERT_JOB = (
     "INSERT INTO import_jobs (key, album_id, source_dir, state, failed, labels, report,"
@@ -18,7 +19,7 @@ _INSERT_JOB = (
 )
 _INSERT_MOVE = (
     "INSERT INTO import_moves (key, track_id, src, dst, tmp, audio_uri, src_dev, src_ino,"
-    " src_size, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?)"
+    " src_size, convert, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?)"
 )
 _SET_MOVE = (
     "UPDATE import_moves SET state = ?, tmp_ino = COALESCE(?, tmp_ino),"
@@ -59,6 +60,7 @@ class MoveRow:
     dst_ino: int | None = None
     state: str = "planned"
     error: str | None = None
+    convert: str | None = None   # None: moved as it is; 'sndfile' / 'ffmpeg': converted to Ogg Vorbis
 
 
 def _job(row: aiosqlite.Row) -> JobRow:
@@ -131,7 +133,8 @@ async def create_jobs(conn: aiosqlite.Connection, jobs: Sequence[NewJob]) -> Non
                  json.dumps(j.report), now, now) for j in jobs
             ])
             await conn.executemany(_INSERT_MOVE, [
-                (j.key, m.track_id, m.src, m.dst, m.tmp, m.audio_uri, m.src_dev, m.src_ino, m.src_size, now)
+                (j.key, m.track_id, m.src, m.dst, m.tmp, m.audio_uri, m.src_dev, m.src_ino, m.src_size,
+                 m.convert, now)
                 for j in jobs for m in j.moves
             ])
 
@@ -154,14 +157,27 @@ async def set_moves(conn: aiosqlite.Connection, moves: Sequence[MoveRow]) -> Non
     ])
 
 
-async def finish_job(conn: aiosqlite.Connection, key: str, outcome: dict[str, Any]) -> None:
-    await finish_jobs(conn, {key: outcome})
+async def finish_job(conn: aiosqlite.Connection, key: str, outcome: dict[str, Any],
+                     followups: Sequence[NewItem] = ()) -> None:
+    await finish_jobs(conn, {key: outcome}, followups)
 
 
-async def finish_jobs(conn: aiosqlite.Connection, outcomes: dict[str, dict[str, Any]]) -> None:
+async def finish_jobs(conn: aiosqlite.Connection, outcomes: dict[str, dict[str, Any]],
+                      followups: Sequence[NewItem] = ()) -> None:
+    """Mark imports done. `followups` (outbox items: what the import owes other systems,
+    e.g. the Pezzottify server's search.db) commit in the same transaction, so a crash
+    after the catalog write can lose neither the outcome nor what must follow it."""
+    if not outcomes:
+        return
     now = utcnow()
-    await _write_many(conn, "import.journal.finish", _FINISH_JOB,
-                      [(json.dumps(o), now, now, key) for key, o in outcomes.items()])
+    rows = [(json.dumps(o), now, now, key) for key, o in outcomes.items()]
+
+    async def run() -> None:
+        async with transaction(conn):
+            await conn.executemany(_FINISH_JOB, rows)
+            await enqueue(conn, followups)
+
+    await with_busy_retry(run, attempts=8, what="import.journal.finish")
 
 
 async def mark_cleaned(conn: aiosqlite.Connection, key: str) -> None:

@@ -18,7 +18,8 @@ from ..domain.models import AlbumMeta, TrackMeta
 from .errors import TemplateError
 
 TEMPLATE_FIELDS = frozenset(
-    {"album_id", "album", "artist", "track_id", "title", "disc_number", "track_number", "ext"}
+    {"album_id", "album", "artist", "track_id", "title", "disc_number", "track_number", "ext",
+     "track_shard1", "track_shard2"}
 )
 TEMP_PREFIX = ".tb-import-"
 _UNSAFE = re.compile(r'[/\\\x00-\x1f\x7f<>:"|?*]')
@@ -48,6 +49,12 @@ def safe_component(value: str) -> str:
     return text or "_"
 
 
+def shards(track_id: str) -> tuple[str, str]:
+    """The Pezzottify server's two shard directories of a track id: id[0:2] and id[2:4],
+    each "00" when the id is too short for it (shorter than 2, and than 4 characters)."""
+    return (track_id[0:2] if len(track_id) >= 2 else "00", track_id[2:4] if len(track_id) >= 4 else "00")
+
+
 def render(template: str, album: AlbumMeta, track: TrackMeta, ext: str) -> str:
     """The audio_uri for a track: a relative POSIX path under the media root."""
     check_template(template)
@@ -60,6 +67,9 @@ def render(template: str, album: AlbumMeta, track: TrackMeta, ext: str) -> str:
         "disc_number": track.disc_number,
         "track_number": track.track_number,
         "ext": safe_component(ext.lower().lstrip(".")),
+        # str.format cannot slice, so the server's shards are fields of their own.
+        "track_shard1": safe_component(shards(track.id)[0]),
+        "track_shard2": safe_component(shards(track.id)[1]),
     }
     try:
         rendered = template.format(**values)

@@ -23,6 +23,7 @@ import structlog
 from ..config import Settings
 from ..errors import EXIT_OK, CatalogSchemaError
 from ..log import REDACTOR
+from ..pezzottify.files import configured, describe
 from ..qt.client import TorrentinoClient
 from ..qt.errors import QTAuthError, QTError, QTUnavailable
 from ..store.catalog import open_catalog
@@ -236,6 +237,13 @@ def check_media(settings: Settings) -> list[CheckResult]:
     return results
 
 
+async def check_pezzottify(settings: Settings) -> list[CheckResult]:
+    """Each configured file of the Pezzottify server: exists, schema, journal mode,
+    user_version, writable (read-only: nothing is written to them)."""
+    reports = [await describe(key, path) for key, path in configured(settings.pezzottify).items()]
+    return [CheckResult(f"pezzottify.{r.key}", r.ok, r.detail) for r in reports]
+
+
 async def run_checks(settings: Settings, config_path: Path) -> list[CheckResult]:
     results = [CheckResult("config", True, config_facts(settings, config_path))]
     steps: list[Callable[[Settings], Awaitable[CheckResult]]] = [
@@ -243,6 +251,7 @@ async def run_checks(settings: Settings, config_path: Path) -> list[CheckResult]
     ]
     for step in steps:
         results.append(await step(settings))
+    results.extend(await check_pezzottify(settings))
     results.extend(check_media(settings))
     return results
 
@@ -275,7 +284,8 @@ def register(sub: argparse._SubParsersAction, add_config_arg: Callable[[argparse
     parser = sub.add_parser(
         "check", help="check config, databases, Quentin Torrentino and media folders (read-only)",
         description="Check that the daemon can start and work: configuration, catalog schema, "
-        "bridge database and migrations, Quentin Torrentino reachability and token, media "
+        "bridge database and migrations, Quentin Torrentino reachability and token, each "
+        "configured Pezzottify file (schema, journal mode, user_version, writable), media "
         "folders writable. Writes nothing. Exit status 1 when a check fails.",
     )
     add_config_arg(parser)

@@ -4,7 +4,11 @@
    (plan layout: availability 'available' -> 'unavailable'; pezzottify: track_available
    1 -> 0), so users can request them through the bridge.
 2. Items of the old download queue still waiting (PENDING, IN_PROGRESS, RETRY_WAITING)
-   are closed as abandoned; users re-request what they still want. In the same
+   are closed as abandoned; users re-request what they still want. When the bridge serves
+   that queue itself ([pezzottify] queue_db set), PENDING and IN_PROGRESS rows are its work
+   (the rows users make now, the rows it has claimed) and are left alone: only RETRY_WAITING,
+   a state of the old downloader that neither the server nor the bridge sets or serves, is
+   abandoned. In the same
    transaction, user_request_stats.requests_in_queue goes to 0 for every user: nothing of
    theirs waits any more, and a stale count would hold them at the server's queue limit.
    requests_today is left alone (today's requests were made).
@@ -31,7 +35,7 @@ import structlog
 from ..domain.models import Availability, TrackChange
 from ..errors import EXIT_OK, ConfigError
 from ..store.catalog import Catalog, open_catalog, table_columns
-from ..store.db import connect, transaction, with_busy_retry
+from ..store.db import connect_foreign, transaction, with_busy_retry
 from .lock import InstanceLock
 from .report import emit, plural
 
@@ -39,6 +43,7 @@ log = structlog.get_logger(__name__)
 
 QUEUE_TABLE = "download_queue"
 WAITING = ("PENDING", "IN_PROGRESS", "RETRY_WAITING")
+NOT_SERVED = ("RETRY_WAITING",)        # what is abandoned when the bridge serves the queue
 QUEUE_COLUMNS = {"id", "status", "error_type", "error_message", "completed_at"}
 STATS_TABLE = "user_request_stats"
 STATS_COLUMNS = {"user_id", "requests_in_queue", "last_updated_at"}
@@ -54,6 +59,7 @@ class QueueOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     users_reset: int | None = None   # users whose requests_in_queue was (or would be) set to 0;
                                      # None: no user_request_stats table with those columns
+    served: bool = False             # the bridge serves this queue: only NOT_SERVED abandoned
 
     @property
     def total(self) -> int:
@@ -72,22 +78,23 @@ async def mark_unavailable(catalog: Catalog, track_ids: list[str]) -> int:
     return len(track_ids)
 
 
-async def _waiting_counts(conn: aiosqlite.Connection) -> dict[str, int]:
-    marks = ",".join("?" * len(WAITING))
+async def _waiting_counts(conn: aiosqlite.Connection, statuses: tuple[str, ...] = WAITING) -> dict[str, int]:
+    marks = ",".join("?" * len(statuses))
     async with conn.execute(
-        f"SELECT status, COUNT(*) FROM {QUEUE_TABLE} WHERE status IN ({marks}) GROUP BY status", WAITING
+        f"SELECT status, COUNT(*) FROM {QUEUE_TABLE} WHERE status IN ({marks}) GROUP BY status", statuses
     ) as cur:
         found = {row[0]: int(row[1]) for row in await cur.fetchall()}
-    return {status: found.get(status, 0) for status in WAITING}
+    return {status: found.get(status, 0) for status in statuses}
 
 
 async def process_queue(path: Path | None, *, apply: bool, busy_timeout_ms: int,
-                        attempts: int) -> QueueOutcome:
+                        attempts: int, served: bool = False) -> QueueOutcome:
     if path is None:
         return QueueOutcome(None, "not_configured",
                             "no download queue given (--queue-db or catalog.download_queue_db); skipped")
-    # wal=False: this database belongs to the catalog server; leave its journal mode alone.
-    conn = await connect(path, busy_timeout_ms=busy_timeout_ms, wal=False)
+    statuses = NOT_SERVED if served else WAITING
+    # The server's file: its journal mode stays as it is (see connect_foreign).
+    conn = await connect_foreign(path, busy_timeout_ms=busy_timeout_ms)
     try:
         tables = await table_columns(conn)
         columns = tables.get(QUEUE_TABLE)
@@ -99,18 +106,18 @@ async def process_queue(path: Path | None, *, apply: bool, busy_timeout_ms: int,
                                 f"{path}: {QUEUE_TABLE} lacks {', '.join(missing)}; skipped")
         stats = tables.get(STATS_TABLE, set()) >= STATS_COLUMNS
         if not apply:
-            return QueueOutcome(path, "ok", counts=await _waiting_counts(conn),
-                                users_reset=await _users_in_queue(conn) if stats else None)
+            return QueueOutcome(path, "ok", counts=await _waiting_counts(conn, statuses),
+                                users_reset=await _users_in_queue(conn) if stats else None, served=served)
 
         async def abandon() -> tuple[dict[str, int], int | None]:
             async with transaction(conn):
-                counts = await _waiting_counts(conn)  # inside the transaction: exact numbers
-                marks = ",".join("?" * len(WAITING))
+                counts = await _waiting_counts(conn, statuses)  # inside the transaction: exact numbers
+                marks = ",".join("?" * len(statuses))
                 now = int(time.time())
                 await conn.execute(
                     f"UPDATE {QUEUE_TABLE} SET status = 'FAILED', error_type = 'unknown',"
                     f" error_message = ?, completed_at = ? WHERE status IN ({marks})",
-                    (ABANDONED_MESSAGE, now, *WAITING),
+                    (ABANDONED_MESSAGE, now, *statuses),
                 )
                 users = None
                 if stats:
@@ -120,7 +127,7 @@ async def process_queue(path: Path | None, *, apply: bool, busy_timeout_ms: int,
             return counts, users
 
         counts, users = await with_busy_retry(abandon, attempts=attempts, what="download_queue.abandon")
-        return QueueOutcome(path, "ok", counts=counts, users_reset=users)
+        return QueueOutcome(path, "ok", counts=counts, users_reset=users, served=served)
     finally:
         await conn.close()
 
@@ -131,10 +138,13 @@ async def _users_in_queue(conn: aiosqlite.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def queue_path(args: argparse.Namespace, configured: Path | None) -> Path | None:
-    path: Path | None = args.queue_db or configured
+def queue_path(args: argparse.Namespace, served: Path | None, configured: Path | None) -> Path | None:
+    """--queue-db, else the queue the bridge serves (pezzottify.queue_db), else the older
+    catalog.download_queue_db setting."""
+    path: Path | None = args.queue_db or served or configured
     if path is not None and not path.is_file():
-        source = "--queue-db" if args.queue_db else "catalog.download_queue_db"
+        source = ("--queue-db" if args.queue_db else "pezzottify.queue_db" if served
+                  else "catalog.download_queue_db")
         raise ConfigError(f"{source}: download queue database {path} does not exist")
     return path
 
@@ -147,6 +157,9 @@ def render(layout: str, tracks: int, queue: QueueOutcome, *, applied: bool) -> l
         by_status = ", ".join(f"{status} {count}" for status, count in queue.counts.items())
         lines.append(f"download queue {queue.path}: {'abandoned' if applied else 'would abandon'} "
                      f"{plural(queue.total, 'waiting item')} ({by_status})")
+        if queue.served:
+            lines.append("download queue: PENDING and IN_PROGRESS rows are left: the bridge serves this "
+                         "queue (pezzottify.queue_db)")
         if queue.users_reset is None:
             lines.append(f"{STATS_TABLE}: not found in the queue database; skipped")
         else:
@@ -165,7 +178,8 @@ async def handler(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     cfg = settings.catalog
-    qpath = queue_path(args, cfg.download_queue_db)
+    qpath = queue_path(args, settings.pezzottify.queue_db, cfg.download_queue_db)
+    served = settings.pezzottify.queue_db is not None and qpath == settings.pezzottify.queue_db
     lock = InstanceLock(settings.bridge.db)
     if args.apply:
         lock.acquire()  # AlreadyRunningError -> exit 4 with the holder named
@@ -180,7 +194,7 @@ async def handler(args: argparse.Namespace) -> int:
         finally:
             await catalog.close()
         queue = await process_queue(qpath, apply=args.apply, busy_timeout_ms=cfg.busy_timeout_ms,
-                                    attempts=max(1, cfg.write_retries))
+                                    attempts=max(1, cfg.write_retries), served=served)
     finally:
         lock.release()
 
@@ -198,6 +212,7 @@ async def handler(args: argparse.Namespace) -> int:
             "waiting": queue.counts,
             "total": queue.total,
             "users_in_queue_reset": queue.users_reset,
+            "served_by_bridge": queue.served,
         },
     }
     emit(data, render(layout, len(stale), queue, applied=args.apply), as_json=args.json)
@@ -216,6 +231,7 @@ def register(sub: argparse._SubParsersAction, add_config_arg: Callable[[argparse
     add_config_arg(parser)
     parser.add_argument("--apply", action="store_true", help="make the changes")
     parser.add_argument("--queue-db", type=Path, default=None,
-                        help="the old downloader's download_queue.db (default: catalog.download_queue_db)")
+                        help="the old downloader's download_queue.db (default: pezzottify.queue_db, "
+                        "else catalog.download_queue_db)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(handler=handler)

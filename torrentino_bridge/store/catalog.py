@@ -20,7 +20,8 @@ import structlog
 
 from ..domain.models import AlbumMeta, Availability, TrackChange, TrackMeta
 from ..errors import CatalogSchemaError
-from .db import chunked, connect, marks, transaction, with_busy_retry
+from .db import chunked, connect, connect_foreign, marks, transaction
+from .lockwait import LockWait
 
 log = structlog.get_logger(__name__)
 
@@ -39,11 +40,15 @@ class Catalog:
     # Whether the catalog itself stores fetching / fetch_error.
     stores_transient_states: ClassVar[bool]
 
-    def __init__(self, conn: aiosqlite.Connection, *, write_retries: int = 8) -> None:
+    def __init__(self, conn: aiosqlite.Connection, *, write_retries: int = 8, db: str = "") -> None:
         self.conn = conn
         self.write_retries = write_retries
         # One connection, so one transaction at a time across tasks.
         self._write_lock = asyncio.Lock()
+        self.lock_wait = LockWait("catalog", db)
+        # Patient (the daemon's workers): a write waits out any lock, however long. Not
+        # patient (start-up repair, one-shot commands): write_retries tries, then the error.
+        self.patient = False
 
     async def close(self) -> None:
         await self.conn.close()
@@ -116,15 +121,23 @@ class Catalog:
 
     # -- writes -----------------------------------------------------------------------
     async def apply(self, changes: Sequence[TrackChange]) -> None:
-        """Write all changes in ONE transaction, retrying while the catalog is locked."""
+        """Write all changes in ONE transaction, retrying while the catalog is locked (see
+        `patient`). A transaction is a few executemany calls, so it stays far under the
+        server's 5 s busy wait however many tracks a batch writes."""
+        changes = self._relevant(changes)
         if not changes:
             return
 
         async def run() -> None:
-            async with self._write_lock, transaction(self.conn):
+            async with transaction(self.conn):
                 await self._write(changes)
 
-        await with_busy_retry(run, attempts=self.write_retries, what="catalog.apply")
+        async with self._write_lock:
+            await self.lock_wait.run(run, attempts=None if self.patient else self.write_retries)
+
+    def _relevant(self, changes: Sequence[TrackChange]) -> Sequence[TrackChange]:
+        """The changes this layout stores (no transaction, so no lock, for the others)."""
+        return changes
 
     async def _write(self, changes: Sequence[TrackChange]) -> None:
         raise NotImplementedError
@@ -222,10 +235,12 @@ class PezzottifyCatalog(Catalog):
         "artist_albums": {"artist_rowid", "album_rowid"},
     }
 
-    # Main artist of a track: role 0, lowest rowid first.
+    # The server's main artist (catalog_store/store.rs): a NULL role and any role it does not
+    # know read as 0 (MainArtist); NULL sorts first, then the lowest rowid.
+    _IS_MAIN = "(ta.role IS NULL OR ta.role NOT IN (1, 2, 3, 4, 5))"
     _MAIN_ARTIST = (
         "(SELECT ar.name FROM track_artists ta JOIN artists ar ON ar.rowid = ta.artist_rowid"
-        " WHERE ta.track_rowid = t.rowid AND ta.role = 0 ORDER BY ar.rowid LIMIT 1)"
+        f" WHERE ta.track_rowid = t.rowid AND {_IS_MAIN} ORDER BY ta.role, ar.rowid LIMIT 1)"
     )
     _TRACK_SQL = (
         "SELECT t.id, al.id AS album_id, t.name, t.disc_number, t.track_number, t.duration_ms,"
@@ -251,7 +266,7 @@ class PezzottifyCatalog(Catalog):
         "   ORDER BY aa.is_appears_on, COALESCE(aa.index_in_album, 0), ar.rowid LIMIT 1) AS artist,"
         " (SELECT ar.name FROM tracks t JOIN track_artists ta ON ta.track_rowid = t.rowid"
         "   JOIN artists ar ON ar.rowid = ta.artist_rowid"
-        "   WHERE t.album_rowid = al.rowid AND ta.role = 0"
+        f"   WHERE t.album_rowid = al.rowid AND {_IS_MAIN}"
         "   GROUP BY ar.rowid ORDER BY COUNT(*) DESC, ar.rowid LIMIT 1) AS track_artist"
         " FROM albums al"
     )
@@ -270,6 +285,10 @@ class PezzottifyCatalog(Catalog):
                 found[track.id] = track
         return found
 
+    def _relevant(self, changes: Sequence[TrackChange]) -> Sequence[TrackChange]:
+        # fetching / fetch_error have no column here: only available and a cleared file.
+        return [c for c in changes if c.state is Availability.AVAILABLE or c.clear_audio]
+
     async def _write(self, changes: Sequence[TrackChange]) -> None:
         available = [c for c in changes if c.state is Availability.AVAILABLE]
         # fetching / fetch_error have no column in this layout: only a cleared file is written.
@@ -282,8 +301,30 @@ class PezzottifyCatalog(Catalog):
         if touched:
             await self._refresh_rollups(touched)
 
+    async def search_availability(self, track_ids: Sequence[str]) -> list[tuple[str, str, int]]:
+        """(item_id, item_type, is_available) for search.db's item_availability, as the server's
+        ingestion writes them: the tracks, their albums (1 unless 'missing') and every artist
+        with a track_artists row (any role) on them, whose artist_available a write of these
+        tracks recomputes. Read now, so a late delivery writes the current values."""
+        found: list[tuple[str, str, int]] = []
+        for chunk in chunked(list(dict.fromkeys(track_ids))):
+            m = marks(len(chunk))
+            found += [(r[0], "track", int(r[1])) for r in await self._rows(
+                f"SELECT id, track_available FROM tracks WHERE id IN ({m})", chunk)]
+            found += [(r[0], "album", int(r[1] != "missing")) for r in await self._rows(
+                "SELECT DISTINCT al.id, al.album_availability FROM albums al"
+                f" JOIN tracks t ON t.album_rowid = al.rowid WHERE t.id IN ({m})", chunk)]
+            found += [(r[0], "artist", int(r[1])) for r in await self._rows(
+                "SELECT DISTINCT ar.id, ar.artist_available FROM artists ar"
+                " JOIN track_artists ta ON ta.artist_rowid = ar.rowid JOIN tracks t ON t.rowid = ta.track_rowid"
+                f" WHERE t.id IN ({m})", chunk)]
+        return list(dict.fromkeys(found))
+
     async def _refresh_rollups(self, track_ids: Sequence[str]) -> None:
-        """Keep album_availability and artist_available true to the tracks, as the server does."""
+        """album_availability and artist_available by the server's reconcile rules (reference
+        section 6): an album is missing with no available track, complete when all are,
+        partial otherwise; an artist is available exactly when a track_artists row of any
+        role points at an available track."""
         for chunk in chunked(list(track_ids)):
             marks = ",".join("?" * len(chunk))
             await self.conn.execute(
@@ -354,11 +395,17 @@ async def open_catalog(path: Path, *, layout: str = "auto", busy_timeout_ms: int
                        write_retries: int = 8) -> Catalog:
     if not await asyncio.to_thread(path.exists):
         raise CatalogSchemaError(f"catalog database {path} does not exist")
-    conn = await connect(path, busy_timeout_ms=busy_timeout_ms)
+    # Opened as another program's file first: a Pezzottify catalog keeps its journal mode and
+    # gets wal_autocheckpoint=0 (see connect_foreign). Only the plan layout, the bridge's own
+    # convention, is switched to WAL as before.
+    conn = await connect_foreign(path, busy_timeout_ms=busy_timeout_ms)
     try:
         cls = detect_layout(await table_columns(conn), layout)
+        if cls.stores_transient_states:
+            await conn.close()
+            conn = await connect(path, busy_timeout_ms=busy_timeout_ms)
         log.info("catalog.opened", db=str(path), layout=cls.layout)
-        return cls(conn, write_retries=write_retries)
+        return cls(conn, write_retries=write_retries, db=str(path))
     except BaseException:
         await conn.close()   # an open aiosqlite thread would keep the process from exiting
         raise

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 import aiosqlite
 import structlog
@@ -70,13 +71,17 @@ async def connect(path: Path, *, busy_timeout_ms: int = 5000, wal: bool = True) 
 
 
 async def connect_foreign(path: Path, *, busy_timeout_ms: int = 5000) -> aiosqlite.Connection:
-    """A connection to another program's database (the Pezzottify server's files): its journal
-    mode is left as it is, and `wal_autocheckpoint=0` keeps our commits from checkpointing its
-    WAL into the main file (the server checkpoints on its own schedule)."""
-    conn = await aiosqlite.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    """A connection to a file another program owns (the Pezzottify server's catalog, queue,
+    search, server and user databases). It is opened read-write but never created, and its
+    journal mode, user_version and schema are never touched. wal_autocheckpoint=0, as the
+    server's own connections have it: otherwise our commits would checkpoint its WAL into
+    the database file behind its back (it checkpoints on its own schedule)."""
+    uri = f"file:{quote(str(path))}?mode=rw"
+    conn = await aiosqlite.connect(uri, uri=True, timeout=busy_timeout_ms / 1000, isolation_level=None)
     try:
         conn.row_factory = aiosqlite.Row
         await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA wal_autocheckpoint = 0")
     except BaseException:
         await conn.close()

@@ -14,13 +14,12 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import aiosqlite
 
 from ..domain.requests import bad_text
-from ..errors import CatalogSchemaError
-from .db import chunked, connect_foreign, lenient_text, marks, transaction, with_busy_retry
+from .db import chunked, lenient_text, marks, transaction, with_busy_retry
 
 PENDING, IN_PROGRESS, RETRY_WAITING, COMPLETED, FAILED = (
     "PENDING", "IN_PROGRESS", "RETRY_WAITING", "COMPLETED", "FAILED")
@@ -78,37 +77,13 @@ def _details(data: dict[str, Any]) -> str:
 class DownloadQueue:
     """One connection to download_queue.db; every write is one short transaction."""
 
-    required: ClassVar[dict[str, set[str]]] = {
-        "download_queue": {"id", "status", "priority", "content_type", "content_id", "content_name",
-                           "artist_name", "request_source", "requested_by_user_id", "created_at",
-                           "started_at", "completed_at", "last_attempt_at", "retry_count",
-                           "error_type", "error_message", "bytes_downloaded", "processing_duration_ms"},
-        "download_audit_log": {"timestamp", "event_type", "queue_item_id", "content_type", "content_id",
-                               "user_id", "request_source", "details"},
-    }
-
     def __init__(self, conn: aiosqlite.Connection, path: Path, *, write_retries: int = 8) -> None:
+        """`conn`: a checked connection to the file (pezzottify.files.open_checked), owned by
+        whoever opened it; rows are read with lenient text from here on."""
         self.conn = conn
+        self.conn.text_factory = lenient_text
         self.path = path
         self.write_retries = write_retries
-
-    @classmethod
-    async def open(cls, path: Path, *, busy_timeout_ms: int = 5000, write_retries: int = 8) -> DownloadQueue:
-        conn = await connect_foreign(path, busy_timeout_ms=busy_timeout_ms)
-        conn.text_factory = lenient_text
-        try:
-            missing = await _missing_columns(conn, cls.required)
-            if missing:
-                raise CatalogSchemaError(
-                    f"pezzottify.queue_db {path} is not Pezzottify's download queue: it lacks "
-                    f"{', '.join(missing)}; the bridge never alters the server's databases")
-        except BaseException:
-            await conn.close()
-            raise
-        return cls(conn, path, write_retries=write_retries)
-
-    async def close(self) -> None:
-        await self.conn.close()
 
     async def data_version(self) -> int:
         rows = await self.conn.execute_fetchall("PRAGMA data_version")
@@ -228,15 +203,3 @@ class DownloadQueue:
                     f" AND content_id IN ({marks(len(part))})", (kind, *ACTIVE, *part))
                 found.extend(dict(r) for r in rows)
         return found
-
-
-async def _missing_columns(conn: aiosqlite.Connection, required: dict[str, set[str]]) -> list[str]:
-    missing: list[str] = []
-    for table, columns in required.items():
-        rows = await conn.execute_fetchall(f"PRAGMA table_info('{table}')")
-        found = {r[1] for r in rows}
-        if not found:
-            missing.append(f"table {table}")
-        else:
-            missing.extend(f"{table}.{c}" for c in sorted(columns - found))
-    return missing

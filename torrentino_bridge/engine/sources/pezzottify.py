@@ -47,8 +47,9 @@ PUSH_INTERVAL_SECS = 5.0
 
 # (request id, reason): cancel a mirrored request whose source row was deleted.
 Release = Callable[[str, str], Awaitable[None]]
-# Called inside the transaction that records a COMPLETED report (e.g. the user's notification).
-OnCompleted = Callable[[aiosqlite.Connection, Link, str | None], Awaitable[None]]
+# Called inside the transaction that records a COMPLETED report, with the requester (the
+# row's requested_by_user_id) and the album: e.g. to queue the user's "<album> is ready".
+OnCompleted = Callable[[aiosqlite.Connection, Link, str | None, str], Awaitable[None]]
 
 
 def request_id_for(queue_id: str, generation: int) -> str:
@@ -173,11 +174,11 @@ class PezzottifyQueueSource:
             claimed = link.claimed_at or (row.get("started_at") if isinstance(row.get("started_at"), int) else now)
             duration_ms = max(0, (now - claimed) * 1000)
             await self.queue.complete(link.source_id, now, bytes_downloaded=size, duration_ms=duration_ms)
-            await self._complete_fulfilled(link, now, size, duration_ms)
+            album_id = await self._complete_fulfilled(link, now, size, duration_ms)
 
             async def also(conn: aiosqlite.Connection) -> None:
-                if self.on_completed is not None:
-                    await self.on_completed(conn, link, row.get("requested_by_user_id"))
+                if self.on_completed is not None and album_id is not None:
+                    await self.on_completed(conn, link, row.get("requested_by_user_id"), album_id)
 
             await self.links.mark_reported([link.request_id], status.value, also)
             bound.info("queue.row_completed", bytes=size, duration_ms=duration_ms)
@@ -210,9 +211,9 @@ class PezzottifyQueueSource:
                     continue
         return total
 
-    async def _complete_fulfilled(self, link: Link, now: int, size: int, duration_ms: int) -> None:
+    async def _complete_fulfilled(self, link: Link, now: int, size: int, duration_ms: int) -> str | None:
         """Like the server: every other active ALBUM row of the album completes with it; and
-        every active TRACK_AUDIO row whose track is now available."""
+        every active TRACK_AUDIO row whose track is now available. Returns the album."""
         rows = await self.store.request_tracks(link.request_id)
         album_ids = sorted({r["album_id"] for r in rows})
         albums = await self.catalog.get_albums_tracks(album_ids)
@@ -225,3 +226,4 @@ class PezzottifyQueueSource:
             if await self.queue.complete(other["id"], now, bytes_downloaded=size, duration_ms=duration_ms):
                 log.info("queue.row_completed_with", queue_id=other["id"], by=link.source_id,
                          content_type=other["content_type"], content_id=other["content_id"])
+        return album_ids[0] if album_ids else None
