@@ -8,9 +8,18 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import soundfile
 
 from tests.conftest import album, wait_for
-from tests.pezzottify import admin_retry, audit, build_db_dir, request_album, request_track
+from tests.pezzottify import (
+    admin_retry,
+    audit,
+    build_db_dir,
+    fingerprints,
+    request_album,
+    request_track,
+    shard_uri,
+)
 from tests.pezzottify import queue_rows as rows
 
 HARBOUR = album("alb-harbour", "The Lanterns", "Harbour Lights", ["Low Tide", "Signal Fires", "Breakwater"])
@@ -46,6 +55,14 @@ def available(catalog: Path) -> set[str]:
         conn.close()
 
 
+def sql(path: Path, query: str) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(query).fetchall()
+    finally:
+        conn.close()
+
+
 def events(queue: Path, row_id: str) -> list[str]:
     return [e for e, _ in audit(queue, row_id)]
 
@@ -53,7 +70,9 @@ def events(queue: Path, row_id: str) -> list[str]:
 async def test_rows_from_the_server_routes_end_completed(pz, sim, running_bridge):
     settings, catalog, db = pz
     queue = db.path("queue")
-    await running_bridge(settings)
+    before = fingerprints(db)
+    settings.torrentino.ticket.output_format = "flac"      # QT delivers FLAC: it is converted
+    service = await running_bridge(settings)
     whole = request_album(db, HARBOUR.id, 7)
     single = request_track(db, CARTAS.track_id(1, 2), 8)
     partly = request_album(db, PARTLY.id, 7)
@@ -76,6 +95,27 @@ async def test_rows_from_the_server_routes_end_completed(pz, sim, running_bridge
     assert sim.post_count == 3       # one ticket per album; the partly available one for its missing track
     partly_ticket = [t for t in sim.tickets.values() if "Halfway" in t["query_context"]["description"]]
     assert [x["title"] for x in partly_ticket[0]["query_context"]["expected"]["tracks"]] == ["Still Missing"]
+
+    # Played from the server's own paths, as Ogg Vorbis; roll-ups and search as the server's.
+    for track_id, uri in sql(catalog, "SELECT id, audio_uri FROM tracks WHERE track_available = 1"):
+        assert uri == shard_uri(track_id)
+        if track_id != PARTLY.track_id(1, 1):      # (there before: the fixture has no file for it)
+            assert soundfile.info(str(db.media / uri)).subtype == "VORBIS"
+    assert dict(sql(catalog, "SELECT id, album_availability FROM albums")) == {
+        HARBOUR.id: "complete", CARTAS.id: "partial", RIVERS.id: "missing", PARTLY.id: "complete"}
+    assert dict(sql(catalog, "SELECT id, artist_available FROM artists")) == {
+        f"art-{HARBOUR.id}": 1, f"feat-{HARBOUR.id}": 1, f"art-{CARTAS.id}": 1, f"feat-{CARTAS.id}": 0,
+        f"art-{RIVERS.id}": 0, f"feat-{RIVERS.id}": 0, f"art-{PARTLY.id}": 1, f"feat-{PARTLY.id}": 1}
+    await service.outbox.run_once()
+    search = set(sql(db.path("search"), "SELECT item_type, item_id, is_available FROM item_availability"))
+    assert {("track", t, 1) for t in wanted - {PARTLY.track_id(1, 1)}} <= search
+    assert {("album", HARBOUR.id, 1), ("album", CARTAS.id, 1), ("album", PARTLY.id, 1)} <= search
+    # Each requester hears "<album> is ready" in the clients (user.db).
+    notes = sql(db.path("user"), "SELECT user_id, notification_type, title FROM user_notifications ORDER BY title")
+    assert notes == [(8, '"download_completed"', "Cartas de Verano is ready"),
+                     (7, '"download_completed"', "Halfway There is ready"),
+                     (7, '"download_completed"', "Harbour Lights is ready")]
+    assert fingerprints(db) == before      # schemas, journal_mode, user_version: as they were
 
 
 async def test_two_album_rows_make_one_ticket_and_a_track_row_joins_it(pz, sim, running_bridge):

@@ -17,6 +17,7 @@ user event log) sees them, the web client's live-only sync does not.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -76,13 +77,15 @@ class AlbumEvents:
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
+        # The outbox delivers several items at once; one connection holds one transaction.
+        self._lock = asyncio.Lock()
 
     async def deliver(self, item: OutboxItem) -> None:
         album_id, stamp = item.payload.get("album_id"), item.payload.get("timestamp")
         if not isinstance(album_id, str) or not isinstance(stamp, int):
             raise GiveUp(f"malformed payload: {item.payload!r}")
         try:
-            async with transaction(self.conn):
+            async with self._lock, transaction(self.conn):
                 seen = await self.conn.execute_fetchall(
                     "SELECT 1 FROM catalog_events WHERE event_type = 'album_updated' AND content_type = 'album'"
                     " AND content_id = ? AND timestamp = ? AND triggered_by = 'ingestion'", (album_id, stamp))
@@ -106,6 +109,7 @@ class ReadyNotices:
     def __init__(self, conn: aiosqlite.Connection, catalog: Catalog) -> None:
         self.conn = conn
         self.catalog = catalog
+        self._lock = asyncio.Lock()     # one transaction at a time on the connection
 
     async def deliver(self, item: OutboxItem) -> None:
         p = item.payload
@@ -139,7 +143,7 @@ class ReadyNotices:
 
     async def _write(self, user_id: int, n: dict[str, Any]) -> bool:
         event = {"type": "notification_created", "payload": {"notification": n}}
-        async with transaction(self.conn):
+        async with self._lock, transaction(self.conn):
             seen = await self.conn.execute_fetchall(
                 "SELECT 1 FROM user_notifications WHERE id = ? UNION ALL SELECT 1 FROM user_events"
                 " WHERE user_id = ? AND event_type = 'notification_created' AND instr(payload, ?) > 0 LIMIT 1",
