@@ -69,6 +69,9 @@ def register(sub: Any, add_config_arg: Callable[[argparse.ArgumentParser], None]
     p = sub.add_parser("demo", help="a self-contained demo: simulator, demo catalog, bridge")
     p.add_argument("--dir", default=None, help="work directory (default: a new temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--pezzottify", action="store_true",
+                   help="the real Pezzottify layout: its db_dir, its download queue as the source, Ogg "
+                        "Vorbis at its paths, search and notifications")
     p.set_defaults(handler=cmd_demo)
 
 
@@ -178,6 +181,10 @@ async def cmd_backup(args: argparse.Namespace) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
+    if args.pezzottify:
+        from .demo_pezzottify import run_pezzottify_demo
+
+        return await run_pezzottify_demo(args.dir, keep=args.keep)
     from .demo import run_demo
 
     return await run_demo(args.dir, keep=args.keep)

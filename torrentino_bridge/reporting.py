@@ -92,7 +92,7 @@ async def collect_status(settings: Settings, *, limit: int = 50) -> dict[str, An
         await catalog.close()
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
+def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]
@@ -117,13 +117,13 @@ def render_status(report: dict[str, Any]) -> str:
         for t in report["tickets"]
     ]
     return (
-        "Requests\n" + _table(["request", "user", "what", "status", "available", "error"], req_rows)
+        "Requests\n" + table(["request", "user", "what", "status", "available", "error"], req_rows)
         + "\n\nTickets\n"
-        + _table(["ticket", "album", "state", "qt state", "progress", "error"], ticket_rows)
+        + table(["ticket", "album", "state", "qt state", "progress", "error"], ticket_rows)
     )
 
 
 def render_tracks(tracks: list[dict[str, Any]]) -> str:
     rows = [[t["album_id"], f"{t['disc_number']}-{t['track_number']:02d}", t["title"] or "",
              t["availability"], t["audio_uri"] or "", (t["error"] or "")[:50]] for t in tracks]
-    return _table(["album", "track", "title", "availability", "audio_uri", "error"], rows)
+    return table(["album", "track", "title", "availability", "audio_uri", "error"], rows)
