@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,16 +100,23 @@ async def wait_for(check: Callable[[], Awaitable[Any]], *, timeout: float = 30.0
         await asyncio.sleep(interval)
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Any]:
+@asynccontextmanager
+async def running_sim(*, step_secs: float = 0.01, progress_ticks: int = 2) -> AsyncIterator[Any]:
+    """The QT simulator on 127.0.0.1 (a free port), with the tests' API key."""
     from torrentino_bridge.sim.server import QTSimulator, SimConfig
 
-    simulator = QTSimulator(SimConfig(api_key=TEST_TOKEN, step_secs=0.01, progress_ticks=2))
+    simulator = QTSimulator(SimConfig(api_key=TEST_TOKEN, step_secs=step_secs, progress_ticks=progress_ticks))
     simulator.base_url = await simulator.start("127.0.0.1", 0)
     try:
         yield simulator
     finally:
         await simulator.stop()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Any]:
+    async with running_sim() as simulator:
+        yield simulator
 
 
 @pytest.fixture

@@ -74,15 +74,22 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-async def run_demo(directory: str | None, *, keep: bool = False) -> int:
-    workdir = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="torrentino-demo-"))
+def fresh_workdir(directory: str | None, prefix: str, stale: tuple[str, ...]) -> Path:
+    """The demo's work directory (a new temporary one by default), cleared of an earlier run."""
+    workdir = Path(directory) if directory else Path(tempfile.mkdtemp(prefix=prefix))
     workdir.mkdir(parents=True, exist_ok=True)
-    for stale in ("catalog.db", "bridge.db", "bridge.db-wal", "bridge.db-shm", "media", "incoming"):
-        target = workdir / stale
+    for name in stale:
+        target = workdir / name
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
+    return workdir
+
+
+async def run_demo(directory: str | None, *, keep: bool = False) -> int:
+    workdir = fresh_workdir(directory, "torrentino-demo-",
+                            ("catalog.db", "bridge.db", "bridge.db-wal", "bridge.db-shm", "media", "incoming"))
     token = secrets.token_urlsafe(24)
     sim = QTSimulator(SimConfig(api_key=token, step_secs=0.15))
     for _, _, album, _, outcome, _ in DEMO_ALBUMS:

@@ -18,7 +18,6 @@ import secrets
 import shutil
 import sqlite3
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import soundfile
 
 from .config import load_settings
+from .demo import fresh_workdir
 from .reporting import table
 from .service import BridgeService
 from .sim.pezzottify import DbDir, admin_retry, build_db_dir, request_album, request_track
@@ -93,14 +93,8 @@ def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
 
 
 async def run_pezzottify_demo(directory: str | None, *, keep: bool = False) -> int:
-    workdir = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="torrentino-pz-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    for stale in ("db", "media", "incoming", "bridge.db", "bridge.db-wal", "bridge.db-shm"):
-        target = workdir / stale
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
+    workdir = fresh_workdir(directory, "torrentino-pz-demo-",
+                            ("db", "media", "incoming", "bridge.db", "bridge.db-wal", "bridge.db-shm"))
     token = secrets.token_urlsafe(24)
     sim = QTSimulator(SimConfig(api_key=token, step_secs=0.15))
     sim.set_outcome(FAILS_ONCE, "fail_always")

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import TEST_TOKEN, album, build_catalog, wait_for
+from tests.conftest import TEST_TOKEN, album, build_catalog, running_sim, wait_for
 from tests.engine.test_flow import catalog_rows, insert, until_status
 from torrentino_bridge.qt.events import normalise
 
@@ -24,14 +24,8 @@ SLOW = album("alb-slow", "The Placers", "Slow Hands", ["First", "Second", "Third
 @pytest.fixture
 async def slow_sim() -> AsyncIterator[Any]:
     """A simulator whose placing takes long enough to say `completed` in the middle of it."""
-    from torrentino_bridge.sim.server import QTSimulator, SimConfig
-
-    simulator = QTSimulator(SimConfig(api_key=TEST_TOKEN, step_secs=0.4, progress_ticks=1))
-    simulator.base_url = await simulator.start("127.0.0.1", 0)
-    try:
+    async with running_sim(step_secs=0.4, progress_ticks=1) as simulator:
         yield simulator
-    finally:
-        await simulator.stop()
 
 
 def _webhook(ticket_id: str) -> bytes:

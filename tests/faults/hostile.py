@@ -98,3 +98,39 @@ class Blob:
 
     def __repr__(self) -> str:
         return f"Blob({self.data[:200]!r}, {len(self.data)} bytes)"
+
+
+class BadUtf8(bytes):
+    """Bytes stored as TEXT (CAST(? AS TEXT)): a TEXT value that is not valid UTF-8."""
+
+
+def _not_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+bad_utf8 = st.binary(min_size=1, max_size=12).filter(_not_utf8).map(BadUtf8)
+
+
+def insert_hostile(db: str, table: str, row: dict[str, Any]) -> int | None:
+    """INSERT `row` into `table` as another writer's SQL would (BadUtf8 values are stored as
+    TEXT that is not UTF-8). Returns the rowid, or None when the writer's own statement fails
+    (a NOT NULL column, a duplicate id)."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            marks = ", ".join("CAST(? AS TEXT)" if isinstance(v, BadUtf8) else "?" for v in row.values())
+            cur = conn.execute(
+                f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks})",
+                tuple(bytes(v) if isinstance(v, BadUtf8) else v for v in row.values()),
+            )
+            return cur.lastrowid
+    except sqlite3.IntegrityError:
+        return None
+    finally:
+        conn.close()

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import album, write_config
-from tests.faults.hostile import LoopCaller, nasty_text, prop_settings, run_property
-from tests.faults.test_hostile_rows import BadUtf8, bad_utf8, int64
+from tests.faults.hostile import LoopCaller, bad_utf8, insert_hostile, nasty_text, prop_settings, run_property
+from tests.faults.test_hostile_rows import int64
 from tests.pezzottify import build_db_dir, request_album
 from torrentino_bridge.config import load_settings
 from torrentino_bridge.service import BridgeService
@@ -38,20 +38,8 @@ COLUMNS = ("id", "status", "content_type", "content_id", "requested_by_user_id",
 
 
 def _insert(path: str, row: dict[str, Any]) -> int | None:
-    conn = sqlite3.connect(path)
-    try:
-        with conn:
-            marks = ", ".join("CAST(? AS TEXT)" if isinstance(row[c], BadUtf8) else "?" for c in COLUMNS)
-            cur = conn.execute(
-                f"INSERT INTO download_queue ({', '.join(COLUMNS)}, request_source, created_at)"
-                f" VALUES ({marks}, 'USER', 1)",
-                tuple(bytes(row[c]) if isinstance(row[c], BadUtf8) else row[c] for c in COLUMNS),
-            )
-            return cur.lastrowid
-    except sqlite3.IntegrityError:
-        return None      # NOT NULL columns, a duplicate id: the writer's own statement fails
-    finally:
-        conn.close()
+    return insert_hostile(path, "download_queue",
+                          {**{c: row[c] for c in COLUMNS}, "request_source": "USER", "created_at": 1})
 
 
 def _state(path: str, rowid: int) -> tuple[Any, ...]:

@@ -19,7 +19,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import album, build_catalog, wait_for, write_config
-from tests.faults.hostile import LoopCaller, json_values, nasty_text, prop_settings, run_property, truncations
+from tests.faults.hostile import (
+    BadUtf8,
+    LoopCaller,
+    bad_utf8,
+    insert_hostile,
+    json_values,
+    nasty_text,
+    prop_settings,
+    run_property,
+    truncations,
+)
 from torrentino_bridge.config import load_settings
 from torrentino_bridge.reporting import collect_status, render_status
 from torrentino_bridge.service import BridgeService
@@ -34,19 +44,6 @@ LIMITS = "\n[torrentino.rate_limits]\nrequests_per_user_per_day = 1000000\nmax_p
 int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 
 
-class BadUtf8(bytes):
-    """Bytes stored as TEXT (CAST(? AS TEXT)): a TEXT value that is not valid UTF-8."""
-
-
-def _not_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return True
-    return False
-
-
-bad_utf8 = st.binary(min_size=1, max_size=12).filter(_not_utf8).map(BadUtf8)
 sql_values = st.one_of(
     st.none(), int64,
     st.floats(allow_nan=False), nasty_text, st.binary(max_size=20), bad_utf8,
@@ -82,20 +79,8 @@ async def service(tmp_path):
 
 
 def _insert(db: str, row: dict[str, Any]) -> int | None:
-    conn = sqlite3.connect(db)
-    try:
-        with conn:
-            names = ("id", "user_id", "album_id", "track_ids", "priority")
-            marks = ", ".join("CAST(? AS TEXT)" if isinstance(row[n], BadUtf8) else "?" for n in names)
-            cur = conn.execute(
-                f"INSERT INTO download_requests ({', '.join(names)}) VALUES ({marks})",
-                tuple(bytes(row[n]) if isinstance(row[n], BadUtf8) else row[n] for n in names),
-            )
-            return cur.lastrowid
-    except sqlite3.IntegrityError:
-        return None      # NOT NULL user_id, a duplicate id: the writer's own statement fails
-    finally:
-        conn.close()
+    names = ("id", "user_id", "album_id", "track_ids", "priority")
+    return insert_hostile(db, "download_requests", {n: row[n] for n in names})
 
 
 def _state(db: str, rowid: int) -> tuple[Any, ...]:

@@ -24,7 +24,7 @@ import mutagen
 import soundfile
 
 from ..errors import BridgeError
-from .placement import Identity, ensure_dir, identity
+from .placement import Identity, ensure_dir, fsync_file, identity
 
 _BLOCK = 65536                       # frames per read/write: a few hundred KiB as float32
 SNDFILE = "sndfile"                  # how a move converts (import_moves.convert)
@@ -60,7 +60,7 @@ def convert_to_temp(src: Path, tmp: Path, *, root: Path, via: str, quality: floa
             _with_ffmpeg(src, tmp, quality)
         else:
             _with_sndfile(src, tmp, quality)
-        _fsync(tmp)
+        fsync_file(tmp)
         verify_vorbis(tmp, expected, tolerance_secs)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -103,14 +103,6 @@ def _with_ffmpeg(src: Path, tmp: Path, quality: float) -> None:
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1][:200]
         raise ConversionError(f"cannot convert {_ext(src)} to Ogg Vorbis: ffmpeg: {why}")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def source_seconds(path: Path) -> float | None:
