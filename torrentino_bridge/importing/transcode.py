@@ -15,7 +15,6 @@ place, so the media root never holds a partial or unplayable conversion.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 from pathlib import Path
