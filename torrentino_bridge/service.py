@@ -32,6 +32,7 @@ from .engine.requests import RequestStatusUpdater
 from .engine.submitter import Submitter
 from .engine.tracker import Notifier, TicketTracker
 from .importing.checks import FileChecks
+from .log import REDACTOR
 from .metrics import Metrics
 from .notify import AdminNotifier
 from .ops import systemd
@@ -61,6 +62,7 @@ class BridgeService:
     def __init__(self, settings: Settings, *, gate: Gate | None = None,
                  notifier: Notifier | None = None) -> None:
         self.settings = settings
+        REDACTOR.add_settings(settings)     # the log redactor knows every configured secret
         self.metrics = Metrics()
         self.tasks = TaskSupervisor()
         self.locks = KeyedLocks()
