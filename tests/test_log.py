@@ -46,7 +46,8 @@ def test_the_service_gives_the_redactor_every_configured_secret(tmp_path, monkey
     BridgeService(settings)
     out = io.StringIO()
     configure_logging("info", "json", stream=out)
-    structlog.get_logger("t").warning("qt.call", url=f"http://x/?k=admin-{SECRET}", note=settings.torrentino.read_token())
+    structlog.get_logger("t").warning("qt.call", url=f"http://x/?k=admin-{SECRET}",
+                                      note=settings.torrentino.read_token())
     text = out.getvalue()
     assert SECRET not in text and settings.torrentino.read_token() not in text
     assert "***" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
@@ -34,10 +35,8 @@ class SecretRedactor:
                       settings.torrentino.auth_token):
             if value is not None:
                 self.add(value.get_secret_value())
-        try:
+        with contextlib.suppress(OSError):
             self.add(settings.torrentino.read_token())   # a token file's current value
-        except OSError:
-            pass
 
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
