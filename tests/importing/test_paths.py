@@ -65,3 +65,21 @@ def test_temp_names_are_hidden_and_per_import() -> None:
     a, b = temp_name("1-04.flac", "key-a"), temp_name("1-04.flac", "key-b")
     assert a.startswith(TEMP_PREFIX) and a.startswith(".") and a.endswith(".part")
     assert a != b
+
+
+@pytest.mark.parametrize("char", ["𝄞", "音", "é"])
+def test_names_fit_the_255_byte_limit(tmp_path, char: str) -> None:
+    """Lengths are bytes: 120 four-byte characters were a 480-byte name (ENAMETOOLONG)."""
+    from dataclasses import replace
+
+    long_track = replace(TRACK, name=char * 300)
+    long_album = replace(ALBUM, name=char * 300, artist=char * 300)
+    template = "{artist}/{album}/{disc_number}-{track_number:02d} {title} {album} {artist}.{ext}"
+    uri = render(template, long_album, long_track, "flac")
+    for part in uri.split("/"):
+        assert len(part.encode()) <= 255, part
+    assert uri.endswith(".flac")
+    target = tmp_path.joinpath(*uri.split("/"))
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"x")                              # the filesystem takes it
+    (target.parent / temp_name(target.name, "key")).write_bytes(b"x")

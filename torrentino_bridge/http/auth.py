@@ -47,6 +47,11 @@ def _refuse(given: str | None, expected: SecretStr | None, what: str, setting: s
     return ApiError(401, message, headers=_CHALLENGE)
 
 
+def is_admin(request: web.Request) -> bool:
+    """Whether the request carries the admin token (for open routes that show more to admins)."""
+    return _matches(bearer(request), request.app[SERVICE].settings.http.admin_token)
+
+
 def check_user_id(value: str | None, what: str = f"the {USER_HEADER} header") -> str:
     user = (value or "").strip()
     if not user:

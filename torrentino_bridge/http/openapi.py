@@ -61,6 +61,11 @@ _QT = {
 }
 
 
+def _some(schema: Schema) -> Schema:
+    """An object whose only required field is `ok` (the rest is shown to admins only)."""
+    return {**schema, "required": ["ok"]}
+
+
 def _limits_obj() -> Schema:
     return _obj({"requests_per_day": INT, "max_pending": INT})
 
@@ -165,16 +170,17 @@ def _schemas() -> dict[str, Schema]:
             "ready": BOOL,
             "components": {
                 "type": "object", "required": ["catalog", "repair", "qt"],
+                "description": "Without the admin token each component shows only `ok`.",
                 "properties": {
-                    "catalog": check,
-                    "repair": _obj({"ok": BOOL, "error": NSTR}),
+                    "catalog": _some(check),
+                    "repair": _some(_obj({"ok": BOOL, "error": NSTR})),
                     "qt": {"type": "object", "required": ["ok"], "properties": {"ok": BOOL, "error": NSTR}},
-                    "events": _obj({
+                    "events": _some(_obj({
                         "ok": BOOL, "socket_connected": BOOL, "connected_since": TIME, "last_message_at": TIME,
                         "socket_error": NSTR, "reconnects": INT, "last_reconcile_ok_at": TIME,
                         "reconcile_error": NSTR,
-                    }),
-                    "submitter": _obj({"ok": BOOL, "blocked_reason": NSTR}),
+                    })),
+                    "submitter": _some(_obj({"ok": BOOL, "blocked_reason": NSTR})),
                 },
             },
         }),
@@ -221,7 +227,10 @@ def _paths() -> dict[str, Any]:
             "description": "200 when startup repair is done, the catalog DB answers, Quentin Torrentino "
                            "answers /health with the "
                            "configured token, and events flow (socket connected, or a reconcile pass "
-                           "succeeded recently). Each component reports its last error and timestamps.",
+                           "succeeded recently). The checks run at most every few seconds, whoever "
+                           "asks. With the admin token each component also reports its last error and "
+                           "timestamps; without it, only whether it is ok.",
+            "security": [{}, {"admin": []}],
             "responses": {"200": {"description": "Ready", **_json(_ref("Readiness"))},
                           "503": {"description": "Not ready", **_json(_ref("Readiness"))}},
         }},

@@ -45,6 +45,8 @@ DEFAULT_LOOKUP_MAX_TICKETS = 50_000
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
 _BAD_REQUEST = frozenset({400, 415, 422})
+# QT's error text ends up in logs, request errors and API answers: a peer's word, capped.
+MAX_ERROR_TEXT = 500
 
 
 def resolve_token(token: TokenSource) -> str | None:
@@ -335,10 +337,10 @@ def _error_text(body: bytes) -> str:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):   # deeply nested junk must not escape as a crash
-        return text[:500]
+        return text[:MAX_ERROR_TEXT]
     if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return data["error"]
-    return text[:500]
+        return data["error"][:MAX_ERROR_TEXT]
+    return text[:MAX_ERROR_TEXT]
 
 
 def _status_error(operation: str, status: int, body: bytes, ambiguous: bool) -> QTError:

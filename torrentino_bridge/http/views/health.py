@@ -6,7 +6,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ...domain.status import LIVE_SUBMISSION_STATES
-from ..health import liveness, readiness
+from ..auth import is_admin
+from ..health import liveness, public_readiness, readiness
 from ..keys import QT_PROBE, SERVICE
 
 
@@ -17,6 +18,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     ready, body = await readiness(request.app[SERVICE], request.app[QT_PROBE])
+    if not is_admin(request):
+        body = public_readiness(body)
     return web.json_response(body, status=200 if ready else 503)
 
 
