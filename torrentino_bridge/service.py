@@ -23,6 +23,7 @@ import structlog
 
 from .config import Settings
 from .engine.actions import Actions
+from .engine.cancel import RequestCanceller
 from .engine.intake import Gate, Intake
 from .engine.locks import KeyedLocks
 from .engine.outbox import OutboxWorker
@@ -32,9 +33,12 @@ from .engine.requests import RequestStatusUpdater
 from .engine.submitter import Submitter
 from .engine.tracker import Notifier, TicketTracker
 from .importing.checks import FileChecks
+from .live.feed import LiveFeed
+from .live.hub import EventHub
 from .log import REDACTOR
 from .metrics import Metrics
-from .notify import AdminNotifier
+from .notify import KIND as WEBHOOK_KIND
+from .notify import Notices
 from .ops import systemd
 from .ops.lock import InstanceLock
 from .qt.client import TorrentinoClient
@@ -46,6 +50,7 @@ from .store.catalog import Catalog, open_catalog
 from .store.db import connect, is_busy, open_bridge_db
 from .store.outbox import OutboxStore
 from .tasks import TaskSupervisor
+from .webhooks import WebhookMetrics, WebhookSender
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -88,8 +93,10 @@ class BridgeService:
         self.http_runner: Any = None
         self.http_port: int | None = None   # the bound port (http.port may be 0)
         self.limiter: RateLimiter
-        self.notifier: AdminNotifier
+        self.notices: Notices
         self.outbox: OutboxWorker
+        self.live: LiveFeed
+        self.canceller: RequestCanceller
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def _open_catalog(self) -> Catalog:
@@ -219,23 +226,34 @@ class BridgeService:
         # Deliveries to other systems, recorded with the change that causes them; handlers
         # for each kind are registered by the parts that enqueue them.
         self.outbox = OutboxWorker(OutboxStore(self.store), on_result=self.metrics.outbox_result)
+        self.store.outbox_wake = self.outbox.wake
         # The importer journals on its own connection so its transactions never interleave ours.
         self._import_db = await connect(s.bridge.db)
         self._session = aiohttp.ClientSession()
-        self.notifier = AdminNotifier(s.http.notify_urls, session=self._session, tasks=self.tasks)
+        # Admin notifications: built by the engine with the change they report, delivered
+        # (signed) from the outbox.
+        self.notices = Notices(s.http.notify_urls, self.store, self.catalog)
+        if s.http.notify_secret is not None:
+            self.outbox.register(WEBHOOK_KIND, WebhookSender(
+                s.http.notify_secret.get_secret_value(), self._session, WebhookMetrics(self.metrics.registry)))
         t = s.torrentino
         self.client = TorrentinoClient(
             t.url, token=t.read_token, session=self._session, timeout=t.request_timeout_secs,
             max_attempts=t.max_attempts, on_call=self.metrics.qt_call,
             max_response_bytes=t.max_response_bytes, lookup_max_tickets=t.lookup_max_tickets,
+            max_candidates=t.max_candidates,
         )
-        self.statuses = RequestStatusUpdater(self.store, self.catalog, self.metrics)
+        # Live events for the users' and admins' streams (fed by the engine at a few points).
+        self.live = LiveFeed(EventHub(s.http.events_buffer), self.store,
+                             interval=min(0.5, s.bridge.progress_refresh_secs or 0.5))
+        self.statuses = RequestStatusUpdater(self.store, self.catalog, self.metrics, notices=self.notices,
+                                             live=self.live)
         # Files checked while QT places them; the import at `completed` looks them up.
         checks = FileChecks()
         self.tracker = TicketTracker(
             s, self.store, self.catalog, self.client, self.statuses, self.locks, self.tasks,
-            self.metrics, import_db=self._import_db, notifier=self._notifier or self.notifier.notify,
-            checks=checks,
+            self.metrics, import_db=self._import_db, notifier=self._notifier or self.notices.ticket_event,
+            checks=checks, live=self.live,
         )
         self.submitter = Submitter(
             self.store, self.catalog, self.client, self.statuses, self.locks,
@@ -250,11 +268,15 @@ class BridgeService:
         )
         self.actions = Actions(s, self.store, self.catalog, self.client, self.tracker,
                                self.statuses, self.locks)
+        # Cancelling one request (the user API; request sources withdrawing a row).
+        self.canceller = RequestCanceller(self.store, self.catalog, self.actions, self.statuses, self.locks,
+                                          self.intake.planning)
 
     def _start_workers(self) -> None:
         t = self.settings.torrentino
         self.tasks.start("intake", self.intake.run(self.stop_event))
         self.tasks.start("outbox", self.outbox.run(self.stop_event))
+        self.tasks.start("live-feed", self.live.run(self.stop_event))
         if t.enabled:
             self.events = EventStream(
                 t.url, token=t.read_token, session=self._session, on_event=self.tracker.on_event,
@@ -323,12 +345,16 @@ class BridgeService:
         log.info("bridge.stopped")
 
     async def _close(self) -> None:
+        if "live" in self.__dict__:
+            await self.live.close()     # event streams end cleanly before the server stops
         if self.http_runner is not None:
             await self.http_runner.cleanup()
             self.http_runner = None
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if "client" in self.__dict__:
+            self.client.decoder.close()
         for name in ("store", "catalog"):
             closer = self.__dict__.pop(name, None)
             if closer is not None:

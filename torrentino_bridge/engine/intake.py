@@ -52,6 +52,8 @@ class Intake:
         self.on_planned = on_planned
         self.gate = gate
         self.wake = asyncio.Event()
+        # Held while a request is planned: a cancel (engine/cancel.py) decides under it too.
+        self.planning = asyncio.Lock()
         self.last_scan_at: float | None = None
         self.guard = PassGuard("intake")
 
@@ -79,7 +81,8 @@ class Intake:
             if not rows:
                 break
             for row in rows:
-                await self._handle(row)
+                async with self.planning:
+                    await self._handle(row)
                 handled += 1
         self.last_scan_at = asyncio.get_running_loop().time()
         return handled
@@ -94,7 +97,7 @@ class Intake:
             await self._plan(parsed, tracks, bound)
         except RequestRejected as err:
             bound.warning("request.rejected", error=str(err))
-            await self.store.finish_request(row.id, RequestStatus.FAILED, str(err))
+            await self.statuses.finish(row.id, RequestStatus.FAILED, str(err))
 
     async def _resolve(self, parsed: ParsedRequest) -> list[TrackMeta]:
         if parsed.album_id is not None:

@@ -12,7 +12,7 @@ import asyncio
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from ..domain.status import LIVE_SUBMISSION_STATES, RELEASING_STATES, Submission
 from ..importing import ImportJob, forget_import
 from ..importing.batch import Result, import_batch
 from ..importing.checks import FileChecks
+from ..live.sink import LiveSink, NoLive
 from ..metrics import Metrics
 from ..qt.client import TorrentinoClient
 from ..qt.errors import QTError, QTNotFound
@@ -43,7 +44,9 @@ from ..qt.types import Ticket, TicketState
 from ..store.bridge import BridgeStore, SubmissionRow
 from ..store.catalog import Catalog
 from ..store.db import is_busy
+from ..store.outbox import NewItem
 from ..tasks import TaskSupervisor
+from .approvals import approval_details, notice_of_approval
 from .import_queue import ImportQueue
 from .locks import KeyedLocks
 from .prechecks import PlacementPrechecks
@@ -51,8 +54,9 @@ from .requests import RequestStatusUpdater
 
 log = structlog.get_logger(__name__)
 
-# Called with (kind, submission, details) when an admin should hear about a ticket.
-Notifier = Callable[[str, SubmissionRow, dict[str, Any]], Awaitable[None]]
+# Called with (event, submission, data) when an admin should hear about a ticket; returns the
+# outbox items (notify.py) to record with the change that causes them.
+Notifier = Callable[[str, SubmissionRow, dict[str, Any]], Awaitable[list[NewItem]]]
 
 _PROGRESS_STATES = frozenset({"downloading", "converting", "placing", "acquiring"})
 
@@ -93,6 +97,7 @@ class TicketTracker:
         import_db: aiosqlite.Connection,
         notifier: Notifier | None = None,
         checks: FileChecks | None = None,
+        live: LiveSink | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -105,6 +110,7 @@ class TicketTracker:
         self.import_db = import_db
         self.notifier = notifier
         self.checks = checks
+        self.live: LiveSink = live or NoLive()
         # With a memory of checked files, they are checked (and the import planned) while
         # QT places them: the import at `completed` then finds its plan made.
         self.prechecks = (PlacementPrechecks(store, catalog, settings.media, checks, tasks, self.jobs_for)
@@ -248,6 +254,7 @@ class TicketTracker:
     def _note_progress(self, sub: Known, phase: str | None, percent: float | None) -> None:
         """Keep the latest progress in memory; write it at most once per progress_refresh_secs,
         in a task of its own so the event path never waits for the database."""
+        self.live.progress(sub.submission_id, phase, percent)
         prog = self.progress.get(sub.submission_id)
         if prog is None:
             prog = self.progress[sub.submission_id] = Progress(phase, percent)
@@ -346,6 +353,7 @@ class TicketTracker:
         # A request's status follows its submissions' state and error (and the catalog, which
         # only changes when they do); progress alone moves nothing, so a quiet pass is cheap.
         if after is None or (after.state, after.error) != (current.state, current.error):
+            self.live.download_changed(sub_id)
             await self.statuses.refresh(await self.store.requests_of_submission(sub_id))
 
     async def _reread(self, submission_id: str) -> None:
@@ -380,6 +388,8 @@ class TicketTracker:
             case SubmissionState.ACTIVE:
                 percent = ticket.state.progress_pct
                 self.progress[sub.id] = Progress(qt_state, percent, time.monotonic())
+                self.live.progress(sub.id, qt_state, percent, ticket.state.get("speed_bps"),
+                                   ticket.state.get("eta_secs"))
                 error = ticket.state.error_text if qt_state == "pending_retry" else None
                 if (sub.state, sub.qt_state, sub.progress, sub.phase, sub.error) == (
                     SubmissionState.ACTIVE, qt_state, percent, qt_state, error
@@ -390,28 +400,29 @@ class TicketTracker:
                     phase=qt_state, error=error,
                 )
             case SubmissionState.NEEDS_APPROVAL:
-                details = {
-                    "candidates": [c.model_dump(mode="json") for c in ticket.state.candidates],
-                    "recommended_idx": ticket.state.recommended_idx,
-                    "confidence": getattr(ticket.state, "confidence", None),
-                }
+                details = approval_details(ticket)
                 first_time = sub.state is not SubmissionState.NEEDS_APPROVAL
+                if not first_time and (sub.qt_state, sub.phase) == (qt_state, qt_state) \
+                        and sub.details_json == details:
+                    return False   # unchanged: no rewrite of the candidates on every pass
+                notices = await self._notices("needs_approval", sub, notice_of_approval(details)) \
+                    if first_time else []
                 await self.store.update_submission(
                     sub.id, state=SubmissionState.NEEDS_APPROVAL, qt_state=qt_state, details=details,
-                    phase=qt_state,
+                    phase=qt_state, outbox=notices,
                 )
                 if first_time:
-                    bound.info("ticket.needs_approval", candidates=len(details["candidates"]))
-                    await self._notify("needs_approval", sub, details)
+                    bound.info("ticket.needs_approval", candidates=details["candidate_count"])
             case SubmissionState.IMPORTING:
                 await self._import(sub, bound)     # the batch marks it importing
             case SubmissionState.FAILED:
                 reason = ticket.state.error_text or qt_state.replace("_", " ")
                 error = f"Quentin Torrentino: {reason}"
                 bound.warning("ticket.failed", qt_state=qt_state, error=reason)
+                notices = await self._notices("failed", sub, {"error": reason, "qt_state": qt_state,
+                                                              "retryable": ticket.state.retryable})
                 await self._end(sub, SubmissionState.FAILED, qt_state, error,
-                                {"error": reason, "retryable": ticket.state.retryable})
-                await self._notify("failed", sub, {"error": reason, "qt_state": qt_state})
+                                {"error": reason, "retryable": ticket.state.retryable}, outbox=notices)
             case SubmissionState.REJECTED | SubmissionState.CANCELLED:
                 reason = ticket.state.error_text or qt_state
                 await self._end(sub, target, qt_state, f"{qt_state} in Quentin Torrentino: {reason}"
@@ -435,7 +446,7 @@ class TicketTracker:
                  qt_state=qt_state, tracks=len(reopened))
 
     async def _end(self, sub: SubmissionRow, state: SubmissionState, qt_state: str, error: str,
-                   details: dict[str, Any] | None) -> None:
+                   details: dict[str, Any] | None, *, outbox: Sequence[NewItem] = ()) -> None:
         """Failed, rejected, cancelled or deleted: catalog first, then our own rows, so a crash
         in between is repaired by applying the same state again."""
         tracks = [t for t in await self.store.submission_tracks(sub.id) if t.active]
@@ -450,6 +461,7 @@ class TicketTracker:
         await self.store.close_submission(
             sub.id, state, qt_state=qt_state, error=error, details=details,
             outcomes={t.track_id: (outcome, None, error if outcome == "error" else None) for t in tracks},
+            outbox=outbox,
         )
         self.progress.pop(sub.id, None)
 
@@ -460,7 +472,8 @@ class TicketTracker:
         try:
             outcome = await self.imports.run(sub)
         except _LeftCatalog as err:
-            await self._end(sub, SubmissionState.FAILED, "completed", str(err), None)
+            await self._end(sub, SubmissionState.FAILED, "completed", str(err), None,
+                            outbox=await self._import_failed(sub, str(err)))
             return
         except Exception as err:
             if is_busy(err):
@@ -469,7 +482,8 @@ class TicketTracker:
                 bound.warning("import.deferred", error=str(err))
                 raise
             bound.error("import.failed", error=repr(err))
-            await self._end(sub, SubmissionState.FAILED, "completed", f"import failed: {err}", None)
+            await self._end(sub, SubmissionState.FAILED, "completed", f"import failed: {err}", None,
+                            outbox=await self._import_failed(sub, f"import failed: {err}"))
             return
         self.metrics.catalog_write_seconds.observe(time.monotonic() - started)
         self.metrics.imports.labels("imported").inc(len(outcome.imported))
@@ -480,9 +494,11 @@ class TicketTracker:
             t: ("imported", uri, None) for t, uri in outcome.imported.items()
         }
         outcomes.update({t: ("error", None, reason) for t, reason in outcome.failed.items()})
+        notices = await self._import_failed(sub, outcome.summary, imported=len(outcome.imported),
+                                            failed=outcome.failed) if outcome.failed else []
         await self.store.close_submission(
             sub.id, SubmissionState.COMPLETED, qt_state="completed",
-            error=outcome.summary or None, outcomes=outcomes,
+            error=outcome.summary or None, outcomes=outcomes, outbox=notices,
         )
         self.progress.pop(sub.id, None)
         bound.info("import.finished", imported=len(outcome.imported), failed=len(outcome.failed),
@@ -539,6 +555,13 @@ class TicketTracker:
         if allowed:
             self.metrics.catalog_write_seconds.observe(time.monotonic() - started)
 
-    async def _notify(self, kind: str, sub: SubmissionRow, details: dict[str, Any]) -> None:
-        if self.notifier is not None:
-            await self.notifier(kind, sub, details)
+    async def _notices(self, event: str, sub: SubmissionRow, data: dict[str, Any]) -> list[NewItem]:
+        return await self.notifier(event, sub, data) if self.notifier is not None else []
+
+    async def _import_failed(self, sub: SubmissionRow, error: str | None, *, imported: int = 0,
+                             failed: dict[str, str] | None = None) -> list[NewItem]:
+        """import_failed: some tracks were not imported (`failed`), or none (whole)."""
+        return await self._notices("import_failed", sub, {
+            "whole": failed is None, "error": error, "imported": imported,
+            "failed_tracks": [{"track_id": t, "reason": r} for t, r in sorted((failed or {}).items())],
+        })

@@ -14,10 +14,11 @@ from .auth import authenticate
 from .errors import json_errors
 from .headers import security_headers
 from .health import CHECK_CACHE_SECS, QTProbe
-from .keys import CALLBACK_EVENTS, QT_PROBE, SERVICE
+from .keys import CALLBACK_EVENTS, QT_PROBE, SERVICE, STREAM_TICKETS
 from .limits import PARSER_ARGS, request_limits
 from .routes import add_routes
 from .startup import until_repaired
+from .stream_tickets import StreamTickets
 
 if TYPE_CHECKING:
     from ..service import BridgeService
@@ -35,6 +36,7 @@ def build_app(service: BridgeService) -> web.Application:
         "bridge_callback_events_total", "Events received on the webhook callback", ["type", "outcome"],
         registry=service.metrics.registry,
     )
+    app[STREAM_TICKETS] = StreamTickets()
     add_routes(app)
     app.cleanup_ctx.append(_probe_session)
     return app

@@ -20,6 +20,7 @@ import structlog
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from .decode import AnswerDecoder, DecodeError
 from .errors import (
     QTAuthError,
     QTBadRequest,
@@ -43,6 +44,7 @@ FIND_PAGE_SIZE = 250
 DEFAULT_LOOKUP_MAX_TICKETS = 50_000
 # Far above any answer QT documents (a lookup page included): only a broken or hostile peer hits it.
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_CANDIDATES = 20
 _READ_CHUNK = 64 * 1024
 _BAD_REQUEST = frozenset({400, 415, 422})
 # QT's error text ends up in logs, request errors and API answers: a peer's word, capped.
@@ -82,10 +84,14 @@ class TorrentinoClient:
         max_backoff_secs: float = 10.0,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         lookup_max_tickets: int = DEFAULT_LOOKUP_MAX_TICKETS,
+        max_candidates: int = DEFAULT_MAX_CANDIDATES,
+        decoder: AnswerDecoder | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.max_response_bytes = max_response_bytes
         self.lookup_max_tickets = max(1, lookup_max_tickets)
+        # Answers are decoded with their candidates bounded; large ones off the event loop.
+        self.decoder = decoder or AnswerDecoder(max(1, max_candidates))
         self.token = token
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.max_attempts = max(1, max_attempts)
@@ -303,7 +309,12 @@ class TorrentinoClient:
                 f"{self.max_response_bytes} bytes (max_response_bytes)", operation=operation,
             )
         if 200 <= status < 300:
-            return _json(operation, body) if body.strip() else None
+            if not body or body.isspace():
+                return None
+            try:
+                return await self.decoder.decode(body)
+            except DecodeError as err:
+                raise QTProtocolError(f"response is not JSON: {err}", operation=operation) from None
         raise _status_error(operation, status, body, ambiguous)
 
 
@@ -323,13 +334,6 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes,
 def _seg(ticket_id: str) -> str:
     """A ticket id as one URL path segment."""
     return quote(ticket_id, safe="")
-
-
-def _json(operation: str, body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as err:
-        raise QTProtocolError(f"response is not JSON: {str(err)[:120]}", operation=operation) from None
 
 
 def _error_text(body: bytes) -> str:

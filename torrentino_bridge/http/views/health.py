@@ -6,6 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ...domain.status import LIVE_SUBMISSION_STATES
+from ...store.outbox import OutboxStore
 from ..auth import is_admin
 from ..health import liveness, public_readiness, readiness
 from ..keys import QT_PROBE, SERVICE
@@ -39,4 +40,7 @@ async def metrics(request: web.Request) -> web.Response:
     m.tickets.clear()
     for state, count in counts.items():
         m.tickets.labels(state).set(count)
+    m.outbox_items.clear()
+    for (kind, state), count in (await OutboxStore(service.store).counts()).items():
+        m.outbox_items.labels(kind, state).set(count)
     return web.Response(body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
