@@ -18,21 +18,23 @@ FAILS = album("alb-q-fail", "Quota", "Breaks Down", ["A", "B"])
 FINDS_NOTHING = album("alb-q-none", "Quota", "Nowhere To Be Found", ["A", "B"])
 REJECTED = album("alb-q-rej", "Quota", "Turned Away", ["A", "B"])
 CANCELLED = album("alb-q-can", "Quota", "Called Off", ["A", "B"])
+WITHDRAWN = album("alb-q-wd", "Quota", "Taken Back", ["A", "B"])
 HAVE = album("alb-q-have", "Quota", "Already Here", ["A", "B"], availability="available")
 DOWNLOADED = album("alb-q-dl", "Quota", "Fetched Fine", ["A", "B"])
 SPARE = album("alb-q-spare", "Quota", "Spare Shelf", ["A", "B"], availability="available")
-ALBUMS = [FAILS, FINDS_NOTHING, REJECTED, CANCELLED, HAVE, DOWNLOADED, SPARE]
+ALBUMS = [FAILS, FINDS_NOTHING, REJECTED, CANCELLED, WITHDRAWN, HAVE, DOWNLOADED, SPARE]
 
 # case -> (album, the request's final status)
 CASES = {
     "failed": (FAILS, "failed"),
     "found_nothing": (FINDS_NOTHING, "failed"),
     "rejected": (REJECTED, "rejected"),
-    "cancelled": (CANCELLED, "cancelled"),
+    "cancelled": (CANCELLED, "cancelled"),                 # an admin cancels the ticket
+    "withdrawn": (WITHDRAWN, "cancelled"),                 # the user cancels the request (DELETE)
     "needed_nothing": (HAVE, "completed"),
     "downloaded": (DOWNLOADED, "completed"),
 }
-REFUNDED = {"failed", "found_nothing", "rejected", "cancelled", "needed_nothing"}
+REFUNDED = {"failed", "found_nothing", "rejected", "cancelled", "withdrawn", "needed_nothing"}
 
 
 async def request(bridge: Bridge, path: str, user: str, album_id: str, request_id: str) -> str | None:
@@ -54,6 +56,11 @@ async def finish(bridge: Bridge, case: str, request_id: str) -> None:
         sub = await bridge.service.store.get_submission(sub_id)
         action = "reject" if case == "rejected" else "cancel"
         reply = await bridge.admin("POST", f"/v1/admin/downloads/{sub.ticket_id}/{action}", body={})
+        assert reply.status == 200, reply.text
+    if case == "withdrawn":
+        await bridge.until_status(request_id, "needs_approval")
+        user = (await bridge.service.store.get_request(request_id)).user_id
+        reply = await bridge.user("DELETE", f"/v1/user/download-requests/{request_id}", user=user)
         assert reply.status == 200, reply.text
     status, _ = await bridge.until_status(request_id, "completed", "failed", "rejected", "cancelled")
     assert status == CASES[case][1], (case, status)
@@ -80,6 +87,7 @@ async def test_quota_is_given_back_for_requests_that_came_to_nothing(make_bridge
     sim.set_outcome(FINDS_NOTHING.name, "acquisition_failed")
     sim.set_outcome(REJECTED.name, "needs_approval")
     sim.set_outcome(CANCELLED.name, "needs_approval")
+    sim.set_outcome(WITHDRAWN.name, "needs_approval")
     bridge = await make_bridge(ALBUMS, per_day=1, max_pending=5)
     assert bridge.service.settings.torrentino.rate_limits.refund_unfulfilled is refund
     runs: list[Callable[[], Awaitable[None]]] = [

@@ -110,14 +110,7 @@ class LiveFeed:
         requests, self._requests = self._requests, set()
         downloads, self._downloads = self._downloads, set()
         due, self._due = self._due, set()
-        for request_id in sorted(requests):
-            request = await self.store.get_request(request_id)
-            if request is None or not isinstance(request.user_id, str):
-                continue
-            self.hub.publish("status", {
-                "request_id": request.id, "user_id": request.user_id, "status": request.status,
-                "error": request.error, "updated_at": request.updated_at, "finished_at": request.finished_at,
-            }, {request.user_id: (request.id,)})
+        # A download's change first: the requests' statuses follow from it.
         for submission_id in sorted(downloads):
             sub = await self.store.get_submission(submission_id)
             if sub is None:
@@ -131,6 +124,14 @@ class LiveFeed:
                 "state": sub.state.value, "qt_state": sub.qt_state, "error": sub.error,
                 "request_ids": audience.request_ids if audience else [],
             }, audience.users if audience else {})
+        for request_id in sorted(requests):
+            request = await self.store.get_request(request_id)
+            if request is None or not isinstance(request.user_id, str):
+                continue
+            self.hub.publish("status", {
+                "request_id": request.id, "user_id": request.user_id, "status": request.status,
+                "error": request.error, "updated_at": request.updated_at, "finished_at": request.finished_at,
+            }, {request.user_id: (request.id,)})
         for submission_id in sorted(due):
             note = self.latest.get(submission_id)
             audience = await self._audience_of(submission_id)

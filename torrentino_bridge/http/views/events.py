@@ -26,6 +26,8 @@ from ..keys import SERVICE, STREAM_TICKETS, USER_ID
 # What a user's stream carries: their requests' statuses and their downloads' progress.
 _USER_TYPES = frozenset({"status", "progress"})
 MAX_EVENT_ID = 100
+# How often an idle stream looks whether its client went away (its slot is then free again).
+_GONE_CHECK_SECS = 1.0
 # Sent as a stream's first line, so a browser waits this long before reconnecting.
 _RETRY_MS = 3000
 
@@ -70,14 +72,14 @@ async def _stream(request: web.Request, render: Renderer, snapshot: Snapshot) ->
     service = request.app[SERVICE]
     feed, http = service.live, service.settings.http
     hub = feed.hub
+    last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+    if last is not None and len(last) > MAX_EVENT_ID:
+        raise ApiError(400, f"Last-Event-ID is at most {MAX_EVENT_ID} characters")
     if hub.closed:
         raise ApiError(503, "the bridge is stopping", headers={"Retry-After": "5"})
     if feed.streams >= http.max_event_streams:
         raise ApiError(503, f"too many event streams open (at most {http.max_event_streams})",
                        headers={"Retry-After": "30"})
-    last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
-    if last is not None and len(last) > MAX_EVENT_ID:
-        raise ApiError(400, f"Last-Event-ID is at most {MAX_EVENT_ID} characters")
     sub, replay = hub.subscribe(hub.parse_id(last), lambda e: render(e) is not None)
     feed.stream_started()
     try:
@@ -89,9 +91,9 @@ async def _stream(request: web.Request, render: Renderer, snapshot: Snapshot) ->
                 for event in replay:
                     await _send(resp, hub.event_id(event.seq), event, render)
             while True:
-                item = await sub.next(timeout=http.events_heartbeat_secs)
+                item = await sub.next(timeout=min(http.events_heartbeat_secs, _GONE_CHECK_SECS))
                 if item is None:
-                    if sub.closed or not resp.is_connected():
+                    if sub.closed or not resp.is_connected() or _gone(request):
                         break
                     continue
                 if item is LAGGED:
@@ -105,6 +107,12 @@ async def _stream(request: web.Request, render: Renderer, snapshot: Snapshot) ->
         hub.unsubscribe(sub)
         feed.stream_ended()
     return resp
+
+
+def _gone(request: web.Request) -> bool:
+    """The client closed the connection (aiohttp does not cancel the handler for that)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 async def _send(resp: EventSourceResponse, event_id: str, event: LiveEvent, render: Renderer) -> None:
