@@ -3,24 +3,26 @@
 A small answer is decoded in place. A large one (a needs_approval answer near
 max_response_bytes) would hold the loop: one C-level JSON decode of 8 MiB takes 100-200 ms,
 building half a million candidate objects triggers full garbage collections, and a thread
-would not help (both hold the GIL). So it is decoded in a child process, which also bounds
-the candidates (candidates.py) and hands back only the small result; the daemon never
-holds the large document. The child is fresh per large answer (`max_tasks_per_child=1`),
-so the memory it used goes back to the system. Children fork from a forkserver that has
-this module imported, so each costs a fork, not an interpreter start.
+would not help (both hold the GIL). So it is decoded by a short-lived child process
+(decode_child.py, standard library only), which also bounds the candidates (candidates.py)
+and hands back only the small result as JSON: the daemon never holds the large document,
+and the child's memory goes back to the system when it exits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import sys
+from pathlib import Path
 from typing import Any
 
 from .candidates import trim_answer
 
 LARGE_BODY_BYTES = 512 * 1024
+CHILD = Path(__file__).with_name("decode_child.py")
+CHILD_TIMEOUT_SECS = 120.0
 
 
 class DecodeError(ValueError):
@@ -28,7 +30,7 @@ class DecodeError(ValueError):
 
 
 def decode_answer(body: bytes, keep: int) -> Any:
-    """JSON, with every state's candidates bounded to `keep` (runs in the child for large bodies)."""
+    """JSON, with every state's candidates bounded to `keep`."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as err:
@@ -40,22 +42,30 @@ class AnswerDecoder:
     def __init__(self, keep: int, *, large_bytes: int = LARGE_BODY_BYTES) -> None:
         self.keep = keep
         self.large_bytes = large_bytes
-        self._pool: ProcessPoolExecutor | None = None
 
     async def decode(self, body: bytes) -> Any:
         if len(body) < self.large_bytes:
             return decode_answer(body, self.keep)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor(), decode_answer, body, self.keep)
+        return await self._in_child(body)
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([__name__])
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context, max_tasks_per_child=1)
-        return self._pool
+    async def _in_child(self, body: bytes) -> Any:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-I", str(CHILD), str(self.keep),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(body), CHILD_TIMEOUT_SECS)
+        except BaseException:           # a timeout or a cancelled call: the child goes too
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise
+        if proc.returncode == 2:
+            raise DecodeError(err.decode("utf-8", "replace")[:120])
+        if proc.returncode != 0:
+            raise DecodeError(f"the decoding child failed ({proc.returncode}): "
+                              f"{err.decode('utf-8', 'replace')[-200:]}")
+        return json.loads(out)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        """Nothing is kept between answers (kept for the service's shutdown order)."""
