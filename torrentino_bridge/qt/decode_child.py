@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from candidates import trim_answer  # noqa: E402 (the path above makes it importable)
+from candidates import trim_answer  # importable through the path set above
 
 
 def main() -> int:
