@@ -433,3 +433,17 @@ async def test_a_long_json_error_text_is_capped(aiohttp_server: Any, status: int
         with pytest.raises(QTError) as info:
             await client.get_ticket("x")
     assert info.value.message == "x" * 500
+
+
+async def test_a_redirect_is_not_followed_and_no_error_shows_the_token(aiohttp_server: Any) -> None:
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": "/elsewhere"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", redirect)
+    server = await aiohttp_server(app)
+    token = "secret-token-0123456789"
+    async with TorrentinoClient(str(server.make_url("/")), token=token, max_attempts=1) as client:
+        with pytest.raises(QTError) as info:
+            await client.get_ticket("x")
+    assert info.value.status == 302 and token not in str(info.value)

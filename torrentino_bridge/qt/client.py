@@ -285,8 +285,10 @@ class TorrentinoClient:
         # Once connected, anything but a GET may have taken effect without an answer.
         ambiguous = method != "GET"
         try:
+            # QT never redirects; following one would take the token to wherever it points.
             async with self._http().request(
-                method, url, json=json_body, params=params, headers=headers, timeout=self.timeout
+                method, url, json=json_body, params=params, headers=headers, timeout=self.timeout,
+                allow_redirects=False,
             ) as resp:
                 status = resp.status
                 body, complete = await _read_capped(resp, self.max_response_bytes)
@@ -299,8 +301,10 @@ class TorrentinoClient:
                 f"timed out after {self.timeout.total}s", operation=operation, ambiguous=ambiguous
             ) from err
         except aiohttp.ClientError as err:
+            # Not repr(err): some (redirect errors) carry the request's headers, the token too.
             raise QTUnavailable(
-                f"connection failed: {err!r}", operation=operation, ambiguous=ambiguous
+                f"connection failed: {type(err).__name__}: {str(err)[:MAX_ERROR_TEXT]}", operation=operation,
+                ambiguous=ambiguous,
             ) from err
         log.debug("qt.call", operation=operation, method=method, path=path, status=status)
         if 200 <= status < 300 and not complete:
