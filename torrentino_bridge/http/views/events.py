@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse, sse_response
+from aiohttp_sse import EventSourceResponse
 
 from ...live.hub import LAGGED, LiveEvent
 from ...live.snapshots import admin_snapshot, user_snapshot
@@ -82,9 +82,11 @@ async def _stream(request: web.Request, render: Renderer, snapshot: Snapshot) ->
                        headers={"Retry-After": "30"})
     sub, replay = hub.subscribe(hub.parse_id(last), lambda e: render(e) is not None)
     feed.stream_started()
+    resp = EventSourceResponse(ping_interval=http.events_heartbeat_secs,
+                               headers={"X-Content-Type-Options": "nosniff"})
     try:
-        async with sse_response(request, ping_interval=http.events_heartbeat_secs,
-                                headers={"X-Content-Type-Options": "nosniff"}) as resp:
+        await resp.prepare(request)
+        async with resp:
             if replay is None:
                 await _send_snapshot(resp, hub.event_id(sub.start_seq), snapshot)
             else:
