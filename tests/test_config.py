@@ -68,11 +68,11 @@ def test_placeholder_tokens_are_refused(tmp_path, token):
 def test_token_file(tmp_path):
     catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
     token_file = tmp_path / "token"
-    token_file.write_text("s3cr3t-value\n")
+    token_file.write_text("s3cr3t-value-0123\n")
     path = write_config(tmp_path, catalog, "http://127.0.0.1:9", token=None,
                         extra=f'auth_token_file = "{token_file}"\n')
     settings = load_settings(path)
-    assert settings.torrentino.read_token() == "s3cr3t-value"
+    assert settings.torrentino.read_token() == "s3cr3t-value-0123"
     token_file.write_text("rotated-value")
     assert settings.torrentino.read_token() == "rotated-value"
 
@@ -113,3 +113,74 @@ def test_pezzottify_files_resolve_relative_and_must_exist(tmp_path):
     path.write_text(path.read_text() + 'search_db = "db/search.db"\n')
     with pytest.raises(ConfigError, match=r"pezzottify\.search_db: .*search\.db does not exist"):
         load_settings(path)
+
+
+# -- secrets: long enough, one per role, webhook key in the Standard Webhooks form ------------
+
+WEBHOOK_KEY = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"   # base64 of 24 bytes
+
+
+@pytest.mark.parametrize("key", ["admin_token", "service_token", "callback_secret"])
+def test_short_http_tokens_are_refused(tmp_path, monkeypatch, key):
+    catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
+    monkeypatch.setenv(f"TORRENTINO_BRIDGE_HTTP__{key.upper()}", "abc123def456xyz")   # 15 characters
+    path = write_config(tmp_path, catalog, "http://127.0.0.1:9")
+    with pytest.raises(ConfigError, match=rf"http\.{key}: is shorter than 16 characters"):
+        load_settings(path)
+
+
+def test_short_qt_tokens_are_refused_inline_and_in_a_file(tmp_path):
+    catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
+    with pytest.raises(ConfigError, match=r"torrentino\.auth_token: is shorter than 16"):
+        load_settings(write_config(tmp_path, catalog, "http://127.0.0.1:9", token="short-token"))
+    token_file = tmp_path / "token"
+    token_file.write_text("short-token\n")
+    path = write_config(tmp_path, catalog, "http://127.0.0.1:9", token=None,
+                        extra=f'auth_token_file = "{token_file}"\n')
+    with pytest.raises(ConfigError, match=r"torrentino\.auth_token_file: .* is shorter than 16"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ("admin_token", "service_token"), ("service_token", "callback_secret"), ("admin_token", "callback_secret"),
+])
+def test_one_secret_for_two_roles_is_refused(tmp_path, monkeypatch, first, second):
+    catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
+    monkeypatch.setenv(f"TORRENTINO_BRIDGE_HTTP__{first.upper()}", "the-very-same-secret-1")
+    monkeypatch.setenv(f"TORRENTINO_BRIDGE_HTTP__{second.upper()}", "the-very-same-secret-1")
+    with pytest.raises(ConfigError) as err:
+        load_settings(write_config(tmp_path, catalog, "http://127.0.0.1:9"))
+    assert f"http.{second}: must differ from http.{first}" in str(err.value)
+    assert "the-very-same-secret-1" not in str(err.value)
+
+
+def test_the_qt_token_may_not_double_as_a_bridge_token(tmp_path, monkeypatch):
+    from tests.conftest import TEST_TOKEN
+
+    catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
+    monkeypatch.setenv("TORRENTINO_BRIDGE_HTTP__ADMIN_TOKEN", TEST_TOKEN)
+    with pytest.raises(ConfigError, match=r"torrentino\.auth_token: must differ from http\.admin_token"):
+        load_settings(write_config(tmp_path, catalog, "http://127.0.0.1:9"))
+
+
+@pytest.mark.parametrize(("secret", "message"), [
+    ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "must be a Standard Webhooks key"),
+    ("whsec_not*base64*at*all!!", "is not valid base64"),
+    ("whsec_c2hvcnQta2V5LWJ5dGVz", "must hold 24 to 64 bytes"),
+    ("changeme", "is a placeholder"),
+])
+def test_notify_secret_is_a_standard_webhooks_key(tmp_path, monkeypatch, secret, message):
+    catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
+    monkeypatch.setenv("TORRENTINO_BRIDGE_HTTP__NOTIFY_SECRET", secret)
+    with pytest.raises(ConfigError, match=rf"http\.notify_secret: {message}"):
+        load_settings(write_config(tmp_path, catalog, "http://127.0.0.1:9"))
+
+
+def test_notify_urls_need_a_signing_key(tmp_path, monkeypatch):
+    catalog = build_catalog(tmp_path / "catalog.db", [album("a", "b", "c", ["x"])])
+    monkeypatch.setenv("TORRENTINO_BRIDGE_HTTP__NOTIFY_URLS", '["http://127.0.0.1:9/hook"]')
+    with pytest.raises(ConfigError, match="notify_urls needs notify_secret"):
+        load_settings(write_config(tmp_path, catalog, "http://127.0.0.1:9"))
+    monkeypatch.setenv("TORRENTINO_BRIDGE_HTTP__NOTIFY_SECRET", WEBHOOK_KEY)
+    settings = load_settings(write_config(tmp_path, catalog, "http://127.0.0.1:9"))
+    assert settings.http.notify_secret is not None

@@ -233,7 +233,8 @@ async def test_a_catalog_locked_at_start_does_not_stop_the_daemon(tmp_path, sim,
 
         import aiohttp
 
-        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+        async with aiohttp.ClientSession() as http, http.get(
+                f"http://127.0.0.1:{port}/readyz", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as resp:
             body = await resp.json()
         assert resp.status == 503 and body["components"]["repair"]["ok"] is False
         assert "locked" in body["components"]["repair"]["error"]

@@ -6,6 +6,8 @@ one line per bad key, which the CLI prints and turns into exit status 2.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import os
 from pathlib import Path
@@ -38,6 +40,12 @@ PLACEHOLDER_SECRETS = frozenset(
      "password", "xxx", "todo", "replace-me", "your-token-here"}
 )
 
+# Shorter tokens are guessable offline; 16 characters of a random token is about 96 bits.
+MIN_SECRET_CHARS = 16
+# Standard Webhooks: the signing key is `whsec_` + base64 of 24 to 64 random bytes.
+WEBHOOK_SECRET_PREFIX = "whsec_"
+WEBHOOK_KEY_BYTES = (24, 64)
+
 AudioFormat = Literal["flac", "mp3", "aac", "ogg_vorbis", "opus", "wav", "alac"]
 
 
@@ -53,7 +61,28 @@ def _check_secret(value: SecretStr | None) -> SecretStr | None:
         return None
     if raw.lower() in PLACEHOLDER_SECRETS or (raw.startswith("<") and raw.endswith(">")):
         raise ValueError("is a placeholder value; set a real secret")
+    if len(raw) < MIN_SECRET_CHARS:
+        raise ValueError(f"is shorter than {MIN_SECRET_CHARS} characters; use a long random value")
     return SecretStr(raw)
+
+
+def _check_webhook_secret(value: SecretStr | None) -> SecretStr | None:
+    """A Standard Webhooks signing key: whsec_ + base64 of 24..64 random bytes."""
+    checked = _check_secret(value)
+    if checked is None:
+        return None
+    raw = checked.get_secret_value()
+    if not raw.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError(f"must be a Standard Webhooks key: {WEBHOOK_SECRET_PREFIX} followed by the base64 "
+                         "of 24 to 64 random bytes")
+    try:
+        key = base64.b64decode(raw[len(WEBHOOK_SECRET_PREFIX):], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"is not valid base64 after {WEBHOOK_SECRET_PREFIX}") from None
+    low, high = WEBHOOK_KEY_BYTES
+    if not low <= len(key) <= high:
+        raise ValueError(f"must hold {low} to {high} bytes of key (base64), got {len(key)}")
+    return checked
 
 
 class CatalogSettings(_Section):
@@ -171,16 +200,49 @@ class HttpSettings(_Section):
     service_token: SecretStr | None = None
     callback_secret: SecretStr | None = None
     notify_urls: list[str] = Field(default_factory=list)
+    # Signs every notification (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature).
+    notify_secret: SecretStr | None = None
+    # A connection must send a whole request header within this time (and an idle keep-alive
+    # connection is closed after it): slow or silent clients cannot hold sockets.
+    header_timeout_secs: float = Field(15.0, gt=0, le=3600)
+    # Server-Sent Events (/v1/user/events, /v1/admin/events): heartbeat comment interval, the
+    # ring of recent events a reconnecting client resumes from, and how many streams at once.
+    events_heartbeat_secs: float = Field(15.0, gt=0, le=3600)
+    events_buffer: int = Field(2048, ge=16, le=1_000_000)
+    max_event_streams: int = Field(64, ge=1, le=10_000)
 
     @field_validator("admin_token", "service_token", "callback_secret")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         return _check_secret(value)
 
+    @field_validator("notify_secret")
+    @classmethod
+    def _webhook_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_webhook_secret(value)
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _http_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url[:100]!r} is not an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _signed_notifications(self) -> HttpSettings:
+        if self.notify_urls and self.notify_secret is None:
+            raise ValueError("notify_urls needs notify_secret: every notification is signed")
+        return self
+
 
 class RateLimits(_Section):
     requests_per_user_per_day: int = Field(10, ge=0)
     max_pending_per_user: int = Field(5, ge=0)
+    # true: a request that failed, was rejected or cancelled, or needed nothing (every track
+    # was already available) gives its daily quota back; false: every request counts
+    # (only requests the rate limiter itself failed do not).
+    refund_unfulfilled: bool = True
 
 
 class TicketDefaults(_Section):
@@ -209,6 +271,9 @@ class TorrentinoSettings(_Section):
     # Tickets a dest_path lookup (before re-posting an unanswered submission) may scan;
     # past it the submission waits instead of risking a duplicate ticket.
     lookup_max_tickets: int = Field(50_000, ge=100)
+    # Candidates kept of a QT answer (the recommended one and the best by QT's score): a
+    # needs_approval answer may list hundreds of thousands.
+    max_candidates: int = Field(20, ge=1, le=1000)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     ticket: TicketDefaults = Field(default_factory=TicketDefaults)
 
@@ -347,17 +412,37 @@ def load_settings(path: Path | str | None, **overrides: Any) -> Settings:
     return settings
 
 
+def _check_distinct_secrets(settings: Settings, qt_token: str | None) -> None:
+    """Each role has a secret of its own: one shared between two roles would let a holder of
+    the lesser one (say, the catalog server's service token) act as the other (the admin)."""
+    http = settings.http
+    secrets = {
+        "http.admin_token": http.admin_token, "http.service_token": http.service_token,
+        "http.callback_secret": http.callback_secret, "http.notify_secret": http.notify_secret,
+    }
+    values = {k: v.get_secret_value() for k, v in secrets.items() if v is not None}
+    if qt_token:
+        values["torrentino.auth_token"] = qt_token
+    seen: dict[str, str] = {}
+    for key, value in values.items():
+        if value in seen:
+            raise ConfigError(f"{key}: must differ from {seen[value]}; each role needs its own secret")
+        seen[value] = key
+
+
 def _check_paths(settings: Settings) -> None:
     token_file = settings.torrentino.auth_token_file
+    qt_token = settings.torrentino.auth_token.get_secret_value() if settings.torrentino.auth_token else None
     if token_file is not None:
         try:
-            token = token_file.read_text(encoding="utf-8").strip()
+            qt_token = token_file.read_text(encoding="utf-8").strip()
         except OSError as err:
             raise ConfigError(f"torrentino.auth_token_file: cannot read {token_file}: {err.strerror}") from None
         try:
-            _check_secret(SecretStr(token))
+            _check_secret(SecretStr(qt_token))
         except ValueError as err:
             raise ConfigError(f"torrentino.auth_token_file: {token_file} {err}") from None
+    _check_distinct_secrets(settings, qt_token)
     if not settings.catalog.db.exists():
         raise ConfigError(f"catalog.db: {settings.catalog.db} does not exist")
     for key in ("queue_db", "search_db", "server_db", "user_db"):

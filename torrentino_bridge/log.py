@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 _SECRET_KEYS = re.compile(r"(token|secret|password|authorization|api[_-]?key)", re.I)
 
@@ -22,6 +26,17 @@ class SecretRedactor:
     def add(self, secret: str | None) -> None:
         if secret and len(secret) >= 4:
             self.secrets.add(secret)
+
+    def add_settings(self, settings: Settings) -> None:
+        """Every secret the configuration holds: a token can reach a log line under a key
+        that does not look secret (an error message, a URL, a repr)."""
+        http = settings.http
+        for value in (http.admin_token, http.service_token, http.callback_secret, http.notify_secret,
+                      settings.torrentino.auth_token):
+            if value is not None:
+                self.add(value.get_secret_value())
+        with contextlib.suppress(OSError):
+            self.add(settings.torrentino.read_token())   # a token file's current value
 
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -71,13 +86,16 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info if use_json else structlog.dev.set_exc_info,
+        # Tracebacks become text before the redactor runs, in both formats: a console renderer
+        # formatting them itself would print them unredacted, and its rich formatter prints
+        # every frame's local variables (a token held in one, say).
+        structlog.processors.format_exc_info,
         REDACTOR,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=target.isatty())
+        else structlog.dev.ConsoleRenderer(colors=target.isatty(), exception_formatter=structlog.dev.plain_traceback)
     )
     structlog.configure(
         processors=[*processors, renderer],

@@ -70,6 +70,11 @@ class Metrics:
             ["kind", "outcome"], registry=r,
         )
 
+        self.outbox_items = Gauge(
+            "bridge_outbox_items", "Outbox items by kind and state (pending, done, dead), at scrape time",
+            ["kind", "state"], registry=r,
+        )
+
     def outbox_result(self, kind: str, outcome: str) -> None:
         self.outbox.labels(kind, outcome).inc()
 

@@ -1,106 +1,105 @@
-"""Admin notifications: a JSON POST to each configured URL when a ticket needs approval or
-fails. Delivery runs in named background tasks with retries and backoff, so the event
-handler that notices the ticket never waits on a slow or dead receiver.
+"""Admin notifications: what happened, as outbox items (one per receiver URL).
+
+The engine asks for the items of an event and hands them to the store call that records
+the change causing it, so notification and change commit together (a crash loses neither
+and sends nothing for a change that did not happen). engine/outbox.py delivers them with
+retries and webhooks.py signs each delivery; the item id is the `webhook-id`, the same on
+every attempt and across restarts.
+
+Events and their `data` (the documented contract, docs/http-api.md):
+- needs_approval  a ticket waits for an admin: candidates (at most [torrentino]
+                  max_candidates), recommended_idx, confidence, candidate_count
+- failed          a ticket failed in QT: error, qt_state, retryable
+- import_failed   a completed download was not (wholly) imported: whole, error, imported,
+                  failed_tracks [{track_id, reason}]
+- completed       a request completed: request_id, user_id, tracks, downloaded
+Ticket events also carry ticket_id, submission_id, album {id, name, artist} and the
+requests [{request_id, user_id}] waiting on the ticket.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
-import structlog
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from .store.bridge import BridgeStore, RequestRow, SubmissionRow
+from .store.catalog import Catalog
+from .store.outbox import NewItem
 
-from .store.bridge import SubmissionRow
-from .tasks import TaskSupervisor
-
-log = structlog.get_logger(__name__)
-
-KINDS = frozenset({"needs_approval", "failed"})
+KIND = "webhook"                       # the outbox kind webhooks.py delivers
+TICKET_EVENTS = frozenset({"needs_approval", "failed", "import_failed"})
+EVENTS = TICKET_EVENTS | {"completed"}
 
 
-class DeliveryError(Exception):
-    def __init__(self, message: str, *, retry: bool) -> None:
-        super().__init__(message)
-        self.retry = retry
+def stamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def build_message(kind: str, sub: SubmissionRow, details: dict[str, Any]) -> dict[str, Any]:
-    """The JSON body every receiver gets (pure)."""
-    candidates = details.get("candidates") or []
-    summary = {
-        "needs_approval": f"ticket {sub.ticket_id} needs approval ({len(candidates)} candidates)",
-        "failed": f"ticket {sub.ticket_id} failed: {details.get('error') or 'unknown error'}",
-    }.get(kind, f"ticket {sub.ticket_id}: {kind}")
-    return {
-        "event": kind,
-        "id": uuid.uuid4().hex,            # lets a receiver drop a duplicate delivery
-        "ticket_id": sub.ticket_id,
-        "submission_id": sub.id,
-        "album_id": sub.album_id,
-        "text": summary,
-        "details": details,
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-    }
+def summary(event: str, data: dict[str, Any]) -> str:
+    """One line for a human (chat receivers show it as is)."""
+    album = data.get("album") or {}
+    what = " - ".join(x for x in (album.get("artist"), album.get("name")) if x) or data.get("album_id") or "?"
+    match event:
+        case "needs_approval":
+            return f"{what}: needs approval ({data.get('candidate_count', 0)} candidates)"
+        case "failed":
+            return f"{what}: download failed: {data.get('error') or 'unknown error'}"
+        case "import_failed":
+            if data.get("whole"):
+                return f"{what}: import failed: {data.get('error') or 'unknown error'}"
+            return f"{what}: {data.get('error') or 'some tracks were not imported'}"
+        case "completed":
+            return f"request {data.get('request_id')} completed ({data.get('tracks')} tracks)"
+    return f"{what}: {event}"
 
 
-class AdminNotifier:
-    """`notify` matches the tracker's Notifier hook: it only schedules the deliveries."""
+def body(event: str, message_id: str, data: dict[str, Any], at: str | None = None) -> str:
+    """The JSON every receiver gets, as the exact text that is signed and sent."""
+    return json.dumps({"type": event, "id": message_id, "timestamp": at or stamp(),
+                       "text": summary(event, data), "data": data}, separators=(",", ":"))
 
-    def __init__(self, urls: Sequence[str], *, session: aiohttp.ClientSession, tasks: TaskSupervisor,
-                 attempts: int = 5, backoff_secs: float = 1.0, max_backoff_secs: float = 60.0,
-                 timeout_secs: float = 10.0) -> None:
+
+class Notices:
+    def __init__(self, urls: Sequence[str], store: BridgeStore, catalog: Catalog) -> None:
         self.urls = list(urls)
-        self.session = session
-        self.tasks = tasks
-        self.attempts = max(1, attempts)
-        self.backoff_secs = backoff_secs
-        self.max_backoff_secs = max_backoff_secs
-        self.timeout = aiohttp.ClientTimeout(total=timeout_secs)
-        self.delivered = 0
-        self.failed = 0
+        self.store = store
+        self.catalog = catalog
 
-    async def notify(self, kind: str, sub: SubmissionRow, details: dict[str, Any]) -> None:
+    def _items(self, event: str, data: dict[str, Any], ids: Sequence[str]) -> list[NewItem]:
+        return [NewItem(message_id, KIND, {"url": url, "event": event, "body": body(event, message_id, data)})
+                for url, message_id in zip(self.urls, ids, strict=True)]
+
+    async def ticket_event(self, event: str, sub: SubmissionRow, data: dict[str, Any]) -> list[NewItem]:
+        """needs_approval, failed or import_failed of one submission (fresh ids: the caller
+        records the items with the change, once)."""
         if not self.urls:
-            return
-        message = build_message(kind, sub, details)
-        for url in self.urls:
-            self.tasks.start(f"notify:{message['id']}:{url}", self._deliver(url, message), critical=False)
+            return []
+        album = await self.catalog.get_album(sub.album_id)
+        requests = []
+        for request_id in await self.store.requests_of_submission(sub.id):
+            request = await self.store.get_request(request_id)
+            if request is not None:
+                requests.append({"request_id": request.id, "user_id": request.user_id})
+        full = {
+            "ticket_id": sub.ticket_id, "submission_id": sub.id,
+            "album": {"id": sub.album_id, "name": album.name if album else None,
+                      "artist": album.artist if album else None},
+            "requests": requests, **data,
+        }
+        return self._items(event, full, [f"msg_{uuid.uuid4().hex}" for _ in self.urls])
 
-    async def _deliver(self, url: str, message: dict[str, Any]) -> None:
-        bound = log.bind(url=url, event=message["event"], ticket_id=message["ticket_id"])
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=wait_random_exponential(multiplier=self.backoff_secs, max=self.max_backoff_secs),
-            retry=retry_if_exception(lambda e: isinstance(e, DeliveryError) and e.retry),
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    await self._post(url, message, attempt.retry_state.attempt_number, bound)
-        except DeliveryError as err:
-            self.failed += 1
-            bound.error("notify.gave_up", error=str(err), attempts=self.attempts)
-            return
-        self.delivered += 1
-        bound.info("notify.delivered")
+    def completed(self, request: RequestRow, *, tracks: int, downloaded: int) -> list[NewItem]:
+        """A request reached `completed`. Ids are derived from the request: recording the
+        event twice (two refreshes racing) still makes one message per receiver."""
+        data = {"request_id": request.id, "user_id": request.user_id, "album_id": request.album_id,
+                "tracks": tracks, "downloaded": downloaded}
+        ids = [f"msg_completed_{_digest(request.id, url)}" for url in self.urls]
+        return self._items("completed", data, ids)
 
-    async def _post(self, url: str, message: dict[str, Any], attempt: int, bound: Any) -> None:
-        try:
-            async with self.session.post(url, json=message, timeout=self.timeout) as resp:
-                status = resp.status
-                await resp.read()
-        except (aiohttp.ClientError, TimeoutError, OSError) as err:
-            error = DeliveryError(f"{type(err).__name__}: {err}", retry=True)
-        else:
-            if 200 <= status < 300:
-                return
-            # 408, 429 and 5xx may pass; any other answer will be the same next time.
-            error = DeliveryError(f"HTTP {status}", retry=status in (408, 429) or status >= 500)
-        if attempt == 1:
-            bound.warning("notify.failed", error=str(error), will_retry=error.retry)
-        raise error
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]

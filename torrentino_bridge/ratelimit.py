@@ -1,7 +1,8 @@
 """Per-user rate limits: requests per rolling day and open requests at once.
 
 The same rules apply on both ways in: the HTTP API answers 429 before writing a row,
-and the intake gate fails a shared-table row with `rate_limited: ...`. Defaults come
+and the intake gate fails a shared-table row with `rate_limited: ...`. Requests that came
+to nothing give their quota back unless `refund_unfulfilled` is off (store/limits.py). Defaults come
 from [torrentino.rate_limits]; an admin may override either number per user.
 """
 
@@ -104,7 +105,8 @@ class RateLimiter:
                     exclude_id: str | None = None) -> Usage:
         since = _stamp(self._now() - WINDOW)
         return await self.overrides.usage(user_id, since=since, per_day=limits.requests_per_day,
-                                          exclude_unplanned=exclude_unplanned, exclude_id=exclude_id)
+                                          exclude_unplanned=exclude_unplanned, exclude_id=exclude_id,
+                                          refund=self.defaults.refund_unfulfilled)
 
     async def check(self, user_id: str, *, exclude_unplanned: bool = False,
                     exclude_id: str | None = None) -> Verdict:

@@ -22,7 +22,8 @@ import aiosqlite
 import structlog
 
 from .config import Settings
-from .engine.actions import Actions
+from .engine.actions import ActionError, Actions
+from .engine.cancel import RequestCanceller
 from .engine.intake import Gate, Intake
 from .engine.locks import KeyedLocks
 from .engine.outbox import OutboxWorker
@@ -33,8 +34,12 @@ from .engine.sources.pezzottify import PezzottifyQueueSource
 from .engine.submitter import Submitter
 from .engine.tracker import Notifier, TicketTracker
 from .importing.checks import FileChecks
+from .live.feed import LiveFeed
+from .live.hub import EventHub
+from .log import REDACTOR
 from .metrics import Metrics
-from .notify import AdminNotifier
+from .notify import KIND as WEBHOOK_KIND
+from .notify import Notices
 from .ops import systemd
 from .ops.lock import InstanceLock
 from .pezzottify.handover import Handover
@@ -50,6 +55,7 @@ from .store.links import Link
 from .store.outbox import OutboxStore
 from .store.queue import DownloadQueue
 from .tasks import TaskSupervisor
+from .webhooks import WebhookMetrics, WebhookSender
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -66,6 +72,7 @@ class BridgeService:
     def __init__(self, settings: Settings, *, gate: Gate | None = None,
                  notifier: Notifier | None = None) -> None:
         self.settings = settings
+        REDACTOR.add_settings(settings)     # the log redactor knows every configured secret
         self.metrics = Metrics()
         self.tasks = TaskSupervisor()
         self.locks = KeyedLocks()
@@ -92,9 +99,11 @@ class BridgeService:
         self.http_runner: Any = None
         self.http_port: int | None = None   # the bound port (http.port may be 0)
         self.limiter: RateLimiter
-        self.notifier: AdminNotifier
+        self.notices: Notices
         self.outbox: OutboxWorker
         self.handover: Handover
+        self.live: LiveFeed
+        self.canceller: RequestCanceller
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def _open_catalog(self) -> Catalog:
@@ -231,23 +240,34 @@ class BridgeService:
         self.handover = Handover(s.pezzottify, self.catalog, busy_timeout_ms=s.catalog.busy_timeout_ms)
         await self.handover.open()
         self.handover.register(self.outbox)
+        self.store.outbox_wake = self.outbox.wake
         # The importer journals on its own connection so its transactions never interleave ours.
         self._import_db = await connect(s.bridge.db)
         self._session = aiohttp.ClientSession()
-        self.notifier = AdminNotifier(s.http.notify_urls, session=self._session, tasks=self.tasks)
+        # Admin notifications: built by the engine with the change they report, delivered
+        # (signed) from the outbox.
+        self.notices = Notices(s.http.notify_urls, self.store, self.catalog)
+        if s.http.notify_secret is not None:
+            self.outbox.register(WEBHOOK_KIND, WebhookSender(
+                s.http.notify_secret.get_secret_value(), self._session, WebhookMetrics(self.metrics.registry)))
         t = s.torrentino
         self.client = TorrentinoClient(
             t.url, token=t.read_token, session=self._session, timeout=t.request_timeout_secs,
             max_attempts=t.max_attempts, on_call=self.metrics.qt_call,
             max_response_bytes=t.max_response_bytes, lookup_max_tickets=t.lookup_max_tickets,
+            max_candidates=t.max_candidates,
         )
-        self.statuses = RequestStatusUpdater(self.store, self.catalog, self.metrics)
+        # Live events for the users' and admins' streams (fed by the engine at a few points).
+        self.live = LiveFeed(EventHub(s.http.events_buffer), self.store,
+                             interval=min(0.5, s.bridge.progress_refresh_secs or 0.5))
+        self.statuses = RequestStatusUpdater(self.store, self.catalog, self.metrics, notices=self.notices,
+                                             live=self.live)
         # Files checked while QT places them; the import at `completed` looks them up.
         checks = FileChecks()
         self.tracker = TicketTracker(
             s, self.store, self.catalog, self.client, self.statuses, self.locks, self.tasks,
-            self.metrics, import_db=self._import_db, notifier=self._notifier or self.notifier.notify,
-            checks=checks,
+            self.metrics, import_db=self._import_db, notifier=self._notifier or self.notices.ticket_event,
+            checks=checks, live=self.live,
         )
         self.tracker.followups = self.handover.followups
         self.submitter = Submitter(
@@ -256,7 +276,7 @@ class BridgeService:
             on_submitted=lambda how: self.metrics.tickets_submitted.labels(how).inc(),
         )
         self.tracker.on_new_submission = self.submitter.wake.set
-        sources = []
+        sources: list[PezzottifyQueueSource] = []
         queue_conn = self.handover.connection("queue_db")
         if s.pezzottify.queue_db is not None and queue_conn is not None:
             # The handover opened and checked the file (and closes it).
@@ -279,6 +299,20 @@ class BridgeService:
         )
         self.actions = Actions(s, self.store, self.catalog, self.client, self.tracker,
                                self.statuses, self.locks)
+        # Cancelling one request (the user API; request sources withdrawing a row).
+        self.canceller = RequestCanceller(self.store, self.catalog, self.actions, self.statuses, self.locks,
+                                          self.intake.planning)
+        for source in sources:
+            source.release = self._withdrawn
+
+    async def _withdrawn(self, request_id: str, reason: str) -> None:
+        """A source withdrew a request (its Pezzottify row was deleted): cancel it; what only it
+        waited for is released. Already finished: nothing to do. QT unreachable: raises, and
+        the source tries again on its next pass."""
+        try:
+            await self.canceller.cancel_request(request_id, by="source", reason=reason)
+        except ActionError as err:
+            log.info("request.withdraw_skipped", request_id=request_id, reason=err.message)
 
     async def _ready_notice(self, conn: aiosqlite.Connection, link: Link, user_id: str | None,
                             album_id: str) -> None:
@@ -294,6 +328,7 @@ class BridgeService:
         self.catalog.patient = True
         self.tasks.start("intake", self.intake.run(self.stop_event))
         self.tasks.start("outbox", self.outbox.run(self.stop_event))
+        self.tasks.start("live-feed", self.live.run(self.stop_event))
         if t.enabled:
             self.events = EventStream(
                 t.url, token=t.read_token, session=self._session, on_event=self.tracker.on_event,
@@ -362,6 +397,8 @@ class BridgeService:
         log.info("bridge.stopped")
 
     async def _close(self) -> None:
+        if "live" in self.__dict__:
+            await self.live.close()     # event streams end cleanly before the server stops
         if self.http_runner is not None:
             await self.http_runner.cleanup()
             self.http_runner = None
@@ -372,6 +409,8 @@ class BridgeService:
         if handover is not None:
             await handover.close()
         self.queue = None
+        if "client" in self.__dict__:
+            self.client.decoder.close()
         for name in ("store", "catalog"):
             closer = self.__dict__.pop(name, None)
             if closer is not None:

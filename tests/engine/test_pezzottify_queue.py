@@ -240,3 +240,48 @@ async def test_unreadable_rows_fail_alone_and_the_rest_go_on(pz, sim, running_br
     unknown = await until_row(queue, "unknown", "FAILED")
     assert unknown["error_message"] == "unknown album id: alb-nowhere"
     assert sim.post_count == 1
+
+
+def delete_row(queue: Path, row_id: str) -> None:
+    """DELETE /v1/download/admin/request/{id}."""
+    conn = sqlite3.connect(queue)
+    with conn:
+        conn.execute("DELETE FROM download_queue WHERE id = ?", (row_id,))
+    conn.close()
+
+
+async def test_a_row_deleted_while_its_ticket_runs_releases_what_only_it_waited_for(pz, sim, running_bridge):
+    settings, catalog, db = pz
+    queue = db.path("queue")
+    sim.set_outcome(None, "needs_approval")          # the tickets wait
+    service = await running_bridge(settings)
+    alone = request_album(db, HARBOUR.id, 7)
+    shared = request_album(db, RIVERS.id, 7)
+    other = request_track(db, RIVERS.track_id(1, 2), 9)
+    for row_id in (alone, shared, other):
+        await until_row(queue, row_id, "IN_PROGRESS")
+
+    async def parked():
+        subs = await service.store.submissions()
+        return len(subs) == 2 and all(s.state.value == "needs_approval" for s in subs)
+
+    await wait_for(parked, what="both tickets to wait for approval")
+    delete_row(queue, alone)
+    delete_row(queue, shared)
+
+    async def withdrawn():
+        statuses = [(await service.store.get_request(f"pz-{r}")).status for r in (alone, shared)]
+        return statuses == ["cancelled", "cancelled"]
+
+    await wait_for(withdrawn, what="the deleted rows' requests to be cancelled")
+    by_album = {s.album_id: s for s in await service.store.submissions()}
+    # Nobody else waits for Harbour Lights: its ticket is cancelled in QT.
+    assert sim.state_of(by_album[HARBOUR.id].ticket_id) == "cancelled"
+    # Two Rivers' ticket goes on for the track another user still wants.
+    assert sim.state_of(by_album[RIVERS.id].ticket_id) == "needs_approval"
+    assert (await service.store.get_request(f"pz-{other}")).status == "needs_approval"
+    sim.set_outcome(None, "complete")
+    await service.actions.approve(by_album[RIVERS.id].ticket_id)
+    assert (await until_row(queue, other, "COMPLETED", "FAILED"))["status"] == "COMPLETED"
+    assert RIVERS.track_id(1, 2) in available(catalog)
+    assert not {HARBOUR.track_id(1, n) for n in (1, 2, 3)} & available(catalog)

@@ -197,7 +197,8 @@ async def test_a_locked_catalog_defers_startup_repair_and_nothing_runs_before_it
                 base = f"http://127.0.0.1:{service.http_port}"
                 async with http.get(f"{base}/healthz") as resp:
                     assert resp.status == 200
-                async with http.get(f"{base}/readyz") as resp:
+                async with http.get(f"{base}/readyz",
+                                    headers={"Authorization": "Bearer admin-token-3e9d1a"}) as resp:   # details: admin
                     body = await resp.json()
                     assert resp.status == 503 and body["ready"] is False
                     assert body["components"]["repair"]["ok"] is False

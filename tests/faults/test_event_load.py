@@ -90,9 +90,9 @@ class CountingWrites(BridgeStore):
         CountingWrites.writes += 1
         return await super().update_submission(submission_id, **fields)
 
-    async def set_request_status(self, request_id, status, error):  # type: ignore[no-untyped-def]
+    async def set_request_status(self, request_id, status, error, **kwargs):  # type: ignore[no-untyped-def]
         CountingWrites.writes += 1
-        return await super().set_request_status(request_id, status, error)
+        return await super().set_request_status(request_id, status, error, **kwargs)
 
 
 async def test_a_quiet_reconcile_pass_writes_nothing(tmp_path, sim, monkeypatch) -> None:

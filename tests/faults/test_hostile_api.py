@@ -49,6 +49,9 @@ ENDPOINTS: list[tuple[str, str, str | None]] = [
     ("GET", "/v1/admin/users/{}/limits", "admin"),
     ("PUT", "/v1/admin/users/{}/limits", "admin"),
     ("POST", "/v1/internal/torrentino-callback", "callback"),
+    ("GET", "/v1/user/download-requests/{}", "service"),
+    ("DELETE", "/v1/user/download-requests/{}", "service"),
+    ("POST", "/v1/admin/events/ticket", "admin"),
     ("GET", "/readyz", None),
     ("GET", "/healthz", None),
 ]
@@ -155,3 +158,75 @@ async def test_concurrent_hostile_callbacks_do_not_disturb_the_engine(bridge) ->
     assert {a[0] for a in answers} == {202}
     assert not service.tasks.failed.is_set()
     assert await service.store.submissions() == []
+
+
+STREAMS = [("/v1/user/events", "service"), ("/v1/admin/events", "admin")]
+
+
+async def _open_stream(session: aiohttp.ClientSession, url: str, headers: dict[str, str],
+                       params: dict[str, str]) -> tuple[int, str, Any]:
+    """Open an event stream and read only its first event (or a whole error answer)."""
+    async with session.get(url, headers=headers, params=params) as resp:
+        if resp.status != 200:
+            text = await resp.text(errors="replace")
+            try:
+                return resp.status, resp.content_type, json.loads(text)
+            except ValueError:
+                return resp.status, resp.content_type, text
+        first = await asyncio.wait_for(resp.content.readuntil(b"\r\n\r\n"), 30)
+        return resp.status, resp.content_type, first.decode("utf-8", "replace")
+
+
+async def test_hostile_event_stream_requests_get_a_4xx_or_a_snapshot(bridge) -> None:
+    """Garbage Last-Event-IDs, tickets, user ids and queries: a JSON 4xx, or a stream whose
+    first event is a snapshot (nothing to resume from); never a 5xx, never a hang."""
+    service, session, base = bridge
+    ids = st.one_of(nasty_text, st.sampled_from(["", "-", "abc-1", "x" * 100, "x" * 101, "9" * 50 + "-1"]))
+
+    @prop_settings(0.5)
+    @given(st.sampled_from(STREAMS), st.one_of(st.none(), ids), st.one_of(st.none(), ids),
+           st.one_of(st.none(), header_text), st.booleans(), st.one_of(st.none(), nasty_text))
+    def prop(call: LoopCaller, stream: tuple[str, str], header_id: str | None, query_id: str | None,
+             user: str | None, right_token: bool, ticket: str | None) -> None:
+        path, credential = stream
+        headers = {"Authorization": f"Bearer {TOKENS[credential] if right_token else 'nope-' + credential}"}
+        if header_id is not None and header_id.isprintable() and header_id.isascii():
+            headers["Last-Event-ID"] = header_id
+        if user is not None:
+            headers["X-User-Id"] = user
+        params = {k: v for k, v in (("last_event_id", query_id), ("ticket", ticket)) if v is not None}
+        status, content_type, first = call(_open_stream(session, base + path, headers, params))
+        assert status < 500, (status, first)
+        if status == 200:
+            assert content_type == "text/event-stream" and "event: snapshot" in first, first
+        else:
+            assert isinstance(first, dict) and first.get("error"), first
+
+    await run_property(lambda call: prop(call))
+
+    async def streams_closed() -> bool:
+        return service.live.streams == 0
+
+    await wait_for(streams_closed, what="every stream to be closed after its client left")
+    assert not service.tasks.failed.is_set(), service.tasks.failures
+
+
+async def test_slow_clients_cannot_hold_sockets(tmp_path, sim, settings_for, running_bridge, monkeypatch) -> None:
+    """Connections that never finish their request header are closed ([http]
+    header_timeout_secs), and a normal client is served meanwhile."""
+    monkeypatch.setenv("TORRENTINO_BRIDGE_HTTP__HEADER_TIMEOUT_SECS", "0.5")
+    catalog = build_catalog(tmp_path / "catalog.db", [OK])
+    service = await running_bridge(settings_for(catalog, sim.base_url, http=True))
+    port = service.http_port
+    slow = [await asyncio.open_connection("127.0.0.1", port) for _ in range(50)]
+    try:
+        for n, (_, writer) in enumerate(slow):
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" if n % 2 else b"GE")   # and nothing more
+            await writer.drain()
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+            assert resp.status == 200
+        closed = await asyncio.gather(*(asyncio.wait_for(reader.read(), 30) for reader, _ in slow))
+        assert all(data == b"" for data in closed)
+    finally:
+        for _, writer in slow:
+            writer.close()

@@ -159,6 +159,7 @@ async def test_client_returns_typed_answers_or_qt_errors(hostile_qt: tuple[str, 
                 result = call(asyncio.wait_for(_call(client, operation), 30))
             except QTError as err:
                 assert str(err)
+                assert len(err.message) <= 600, len(err.message)   # QT's words are capped
                 return
             expected = {"health": type(None), "list_tickets": TicketPage,
                         "find_by_dest_path": (Ticket, type(None))}.get(operation, Ticket)

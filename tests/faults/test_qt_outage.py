@@ -124,7 +124,9 @@ async def test_qt_outage_then_500s_then_slow_answers(tmp_path: Path, sim) -> Non
 
     # /readyz said so while QT was gone, and /healthz never did.
     assert all(alive == 200 for _, alive, _ in down + errors)
-    assert down and all(ready == 503 and not body["components"]["qt"]["ok"] for ready, _, body in down), \
+    # (The first sample may still see the check made just before: checks are cached for one
+    # reconcile interval, 0.5 s here, so that /readyz hits cannot make a QT call each.)
+    assert down[1:] and all(ready == 503 and not body["components"]["qt"]["ok"] for ready, _, body in down[1:]), \
         [(r, b["components"]["qt"]) for r, _, b in down]
     assert any(ready == 503 for ready, _, _ in errors)
     assert not daemon.unexpected_exits

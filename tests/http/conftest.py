@@ -20,6 +20,8 @@ ADMIN = "admin-token-7d1e0c"
 SERVICE = "service-token-93ab44"
 CALLBACK = "callback-secret-51fc2e"
 TOKENS = {"admin": ADMIN, "service": SERVICE, "callback": CALLBACK}
+# The Standard Webhooks key notifications are signed with (base64 of 24 bytes).
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 OK = album("alb-ok", "The Lanterns", "Harbour Lights", ["Low Tide", "Signal Fires", "Breakwater"], year=2019)
 TWO = album("alb-two", "Mira Sol", "Cartas de Verano", ["Canción", "Días Largos"], year=2021)
@@ -142,6 +144,7 @@ async def make_bridge(tmp_path, sim, settings_for, running_bridge, monkeypatch) 
                 monkeypatch.setenv(f"TORRENTINO_BRIDGE_HTTP__{key.upper()}", value)
         if notify_urls:
             monkeypatch.setenv("TORRENTINO_BRIDGE_HTTP__NOTIFY_URLS", json.dumps(notify_urls))
+            monkeypatch.setenv("TORRENTINO_BRIDGE_HTTP__NOTIFY_SECRET", WEBHOOK_SECRET)
         extra = (f"\n[torrentino.rate_limits]\nrequests_per_user_per_day = {per_day}\n"
                  f"max_pending_per_user = {max_pending}\n")
         settings = settings_for(catalog, sim.base_url, http=True, extra=extra)

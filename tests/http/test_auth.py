@@ -6,9 +6,9 @@ import pytest
 
 from torrentino_bridge.http.routes import ROUTES
 
-from .conftest import ADMIN, CALLBACK, SERVICE
+from .conftest import ADMIN, CALLBACK, SERVICE, TOKENS
 
-SAMPLE = {"ticket_id": "some-ticket", "user_id": "u1"}
+SAMPLE = {"ticket_id": "some-ticket", "user_id": "u1", "request_id": "some-request"}
 AREAS = {"/v1/admin/": "admin", "/v1/user/": "service", "/v1/internal/": "callback"}
 
 
@@ -43,6 +43,11 @@ async def test_missing_wrong_and_foreign_credentials_are_401(make_bridge, method
         assert reply.headers["WWW-Authenticate"].startswith("Bearer")
     missing = await bridge.call(method, path, user="u1", body={})
     assert "missing credentials" in missing.body["error"]
+    if path.endswith("/events"):       # an endless stream: only its status line is read
+        headers = {"Authorization": f"Bearer {TOKENS[area]}", "X-User-Id": "u1"}
+        async with bridge.session.get(bridge.url + path, headers=headers) as resp:
+            assert resp.status == 200 and resp.content_type == "text/event-stream"
+        return
     right = await bridge.call(method, path, auth=area, user="u1", body={})
     assert right.status != 401, right.text
 

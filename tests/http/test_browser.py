@@ -1,9 +1,11 @@
 """The admin page in headless Chromium against a running daemon and the simulator: a ticket
-needing approval shows with its candidates, a click approves it, the tracks become available.
-Screenshots (desktop and phone width) go to tests/http/artifacts/."""
+needing approval shows with its candidates, a click approves it, the tracks become available;
+progress arrives by the admin event stream, without polling. Screenshots (desktop and phone
+width) go to tests/http/artifacts/."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 from pathlib import Path
@@ -75,7 +77,7 @@ async def test_approve_from_the_admin_page(make_bridge, sim):
             assert "seeders" in await candidates.first.inner_text()
             await page.locator("#failed article").first.wait_for()
             await page.locator("#users tbody tr").first.wait_for()
-            # The bar follows the download as the page polls.
+            # The bar follows the download (the event stream moves it).
             await page.wait_for_function(
                 "() => Number(document.querySelector('#active .progress')?.getAttribute('aria-valuenow')) > 0")
             assert await page.is_hidden("#login")
@@ -101,7 +103,7 @@ async def test_approve_from_the_admin_page(make_bridge, sim):
             assert await page.locator("#approval article").count() == 0
             await page.screenshot(path=str(ARTIFACTS / "admin-desktop-after.png"), full_page=True)
 
-            await phone.locator(f"#done article[data-ticket='{ticket}']").wait_for()   # polled there too
+            await phone.locator(f"#done article[data-ticket='{ticket}']").wait_for()   # streamed there too
             assert await no_horizontal_overflow(phone)
         finally:
             await browser.close()
@@ -123,5 +125,43 @@ async def test_the_page_asks_again_after_a_wrong_token(make_bridge):
             await wait_for(refused, what="the page to say the token was refused")
             assert await page.is_visible("#login")
             assert await page.evaluate("sessionStorage.length") == 0
+        finally:
+            await browser.close()
+
+
+async def test_progress_arrives_by_events_without_polling(make_bridge, sim):
+    sim.set_outcome("Harbour Lights", "slow")
+    bridge = await make_bridge()
+    sim.config.step_secs = 0.3          # about six seconds of downloading
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page()
+            calls: list[str] = []
+            page.on("request", lambda r: calls.append(r.url.split("?", 1)[0].removeprefix(bridge.url)))
+            await page.goto(f"{bridge.url}/admin")
+            await page.fill("#token", ADMIN)
+            await page.click("#login button[type=submit]")
+            await page.wait_for_function("() => document.querySelector('#updated').textContent !== ''")
+            await request(bridge, "alb-ok")
+            bar = "#active .progress"
+            await page.wait_for_function(
+                f"() => Number(document.querySelector('{bar}')?.getAttribute('aria-valuenow')) > 0")
+            lists_before = calls.count("/v1/admin/downloads")
+            seen: list[str] = []
+            for _ in range(200):        # sample the bar while the download runs
+                value = await page.get_attribute(bar, "aria-valuenow")
+                if value is not None and (not seen or value != seen[-1]):
+                    seen.append(value)
+                if len(seen) >= 3:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(seen) >= 3, seen
+            assert [float(v) for v in seen] == sorted(float(v) for v in seen)
+            # The bar moved three times and the page fetched no list meanwhile: events, not polling.
+            assert calls.count("/v1/admin/downloads") == lists_before, calls
+            assert "/v1/admin/events" in calls and "/v1/admin/events/ticket" in calls
+            label = await page.inner_text("#active .progress-label")
+            assert "%" in label and "/s" in label, label          # speed from QT's downloading state
         finally:
             await browser.close()

@@ -63,7 +63,7 @@ async def test_an_event_on_both_paths_takes_effect_once(make_bridge, sim, notify
         reply = await bridge.call("POST", CALLBACK, auth="callback", body=event("needs_approval", ticket))
         assert reply.status == 202
     await settle(bridge)
-    assert [m["event"] for m in received] == ["needs_approval"]
+    assert [m["type"] for m in received] == ["needs_approval"]
 
     await bridge.admin("POST", f"/v1/admin/downloads/{ticket}/approve")
     await bridge.until_status(request_id, "completed")          # the socket again
@@ -87,7 +87,7 @@ async def test_failed_event_on_both_paths_notifies_once(make_bridge, sim, notify
                               body=event("failed", ticket, error="tracker down", retryable=True))
     assert reply.status == 202
     await settle(bridge)
-    assert [m["event"] for m in received] == ["failed"]
+    assert [m["type"] for m in received] == ["failed"]
     assert sample(bridge, "bridge_availability_transitions_total",
                   from_state="fetching", to_state="fetch_error") == len(OK.tracks)
 

@@ -47,7 +47,7 @@ async def test_readyz_goes_503_when_qt_stops_and_200_when_it_returns(make_bridge
     bridge = await make_bridge()
 
     async def ready_is(code: int):
-        reply = await bridge.call("GET", "/readyz")
+        reply = await bridge.call("GET", "/readyz", auth="admin")
         return reply if reply.status == code else None
 
     reply = await wait_for(lambda: ready_is(200), what="ready")
@@ -77,9 +77,54 @@ async def test_readyz_goes_503_when_qt_stops_and_200_when_it_returns(make_bridge
 async def test_readyz_names_a_refused_token(make_bridge, sim):
     bridge = await make_bridge()
     sim.config.api_key = "another-key-entirely"
-    reply = await bridge.call("GET", "/readyz")
-    assert reply.status == 503
+
+    async def refused():
+        reply = await bridge.call("GET", "/readyz", auth="admin")
+        return reply if reply.status == 503 else None
+
+    reply = await wait_for(refused, what="not ready")
     assert "401" in reply.body["components"]["qt"]["error"]
+
+
+async def test_readyz_shows_errors_to_the_admin_only(make_bridge, sim):
+    bridge = await make_bridge()
+    await sim.stop()
+
+    async def not_ready():
+        reply = await bridge.call("GET", "/readyz")
+        return reply if reply.status == 503 else None
+
+    reply = await wait_for(not_ready, what="not ready")
+    assert reply.body == {"ready": False, "components": {
+        name: {"ok": ok} for name, ok in ((n, c["ok"]) for n, c in reply.body["components"].items())}}
+    assert reply.body["components"]["qt"] == {"ok": False}
+    assert "cannot connect" not in reply.text and "127.0.0.1" not in reply.text
+    for wrong in ("not-the-admin-token", "service"):
+        assert (await bridge.call("GET", "/readyz", auth=wrong)).body["components"]["qt"] == {"ok": False}
+    detailed = await bridge.call("GET", "/readyz", auth="admin")
+    assert "cannot connect" in detailed.body["components"]["qt"]["error"]
+
+
+async def test_a_burst_of_readyz_hits_makes_one_qt_call(make_bridge, monkeypatch):
+    import asyncio
+
+    from torrentino_bridge.http.keys import QT_PROBE
+
+    bridge = await make_bridge()
+    probe = bridge.service.http_runner.app[QT_PROBE]
+    calls = []
+    original = probe.client.health
+
+    async def counted():
+        calls.append(1)
+        await asyncio.sleep(0.05)     # a QT that takes a moment: the burst overlaps it
+        return await original()
+
+    monkeypatch.setattr(probe.client, "health", counted)
+    probe.cache_secs = 60.0           # the whole burst falls in one cache window
+    replies = await asyncio.gather(*(bridge.call("GET", "/readyz") for _ in range(30)))
+    assert {r.status for r in replies} <= {200, 503}
+    assert len(calls) == 1
 
 
 async def test_metrics_exposes_the_bridge_series(make_bridge):
@@ -122,3 +167,26 @@ async def test_unknown_route_and_method_are_json(make_bridge):
     reply = await bridge.call("DELETE", "/healthz")
     assert reply.status == 405 and "DELETE" in reply.body["error"]
     assert "GET" in reply.headers["Allow"]
+
+
+async def test_every_file_of_the_admin_page_carries_its_csp(make_bridge):
+    bridge = await make_bridge()
+    for path in ("/admin", "/admin/static/admin.html", "/admin/static/admin.js"):
+        reply = await bridge.call("GET", path)
+        assert reply.status == 200, path
+        assert "frame-ancestors 'none'" in reply.headers.get("Content-Security-Policy", ""), path
+        assert reply.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_a_client_that_never_finishes_its_header_is_disconnected(make_bridge, monkeypatch):
+    import asyncio
+
+    monkeypatch.setenv("TORRENTINO_BRIDGE_HTTP__HEADER_TIMEOUT_SECS", "0.3")
+    bridge = await make_bridge()
+    reader, writer = await asyncio.open_connection("127.0.0.1", bridge.service.http_port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")   # and then nothing more
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), timeout=20) == b""   # closed by the server
+    finally:
+        writer.close()

@@ -96,3 +96,19 @@ def test_layout_defaults_and_an_explicit_template_wins() -> None:
                                                (900, 1.0), (128, 0.4)])
 def test_vorbis_quality_follows_the_ticket_bitrate(kbps: int | None, quality: float) -> None:
     assert vorbis_quality_for(kbps) == quality
+@pytest.mark.parametrize("char", ["𝄞", "音", "é"])
+def test_names_fit_the_255_byte_limit(tmp_path, char: str) -> None:
+    """Lengths are bytes: 120 four-byte characters were a 480-byte name (ENAMETOOLONG)."""
+    from dataclasses import replace
+
+    long_track = replace(TRACK, name=char * 300)
+    long_album = replace(ALBUM, name=char * 300, artist=char * 300)
+    template = "{artist}/{album}/{disc_number}-{track_number:02d} {title} {album} {artist}.{ext}"
+    uri = render(template, long_album, long_track, "flac")
+    for part in uri.split("/"):
+        assert len(part.encode()) <= 255, part
+    assert uri.endswith(".flac")
+    target = tmp_path.joinpath(*uri.split("/"))
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"x")                              # the filesystem takes it
+    (target.parent / temp_name(target.name, "key")).write_bytes(b"x")

@@ -425,3 +425,26 @@ async def test_an_error_body_over_the_cap_keeps_its_status_meaning(
             await client.cancel("x")
     assert type(info.value) is error and info.value.status == status
     assert info.value.message.startswith("upstream says no; ") and len(info.value.message) <= 500
+
+
+@pytest.mark.parametrize("status", [404, 409, 500])
+async def test_a_long_json_error_text_is_capped(aiohttp_server: Any, status: int) -> None:
+    server = await aiohttp_server(_broken_app(json.dumps({"error": "x" * 2_000_000}).encode(), status))
+    async with TorrentinoClient(str(server.make_url("/")), max_attempts=1) as client:
+        with pytest.raises(QTError) as info:
+            await client.get_ticket("x")
+    assert info.value.message == "x" * 500
+
+
+async def test_a_redirect_is_not_followed_and_no_error_shows_the_token(aiohttp_server: Any) -> None:
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": "/elsewhere"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", redirect)
+    server = await aiohttp_server(app)
+    token = "secret-token-0123456789"
+    async with TorrentinoClient(str(server.make_url("/")), token=token, max_attempts=1) as client:
+        with pytest.raises(QTError) as info:
+            await client.get_ticket("x")
+    assert info.value.status == 302 and token not in str(info.value)

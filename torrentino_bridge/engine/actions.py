@@ -17,6 +17,7 @@ from ..qt.client import TorrentinoClient
 from ..qt.types import RETRYABLE_FROM, Ticket
 from ..store.bridge import BridgeStore, SubmissionRow
 from ..store.catalog import Catalog
+from .approvals import qt_candidate_index
 from .intake import new_submission
 from .locks import KeyedLocks
 from .requests import RequestStatusUpdater
@@ -70,9 +71,12 @@ class Actions:
         return await self.store.get_submission(sub.id) or sub
 
     async def approve(self, ticket_id: str, candidate_idx: int | None = None) -> SubmissionRow:
+        """`candidate_idx` indexes the bridge's (bounded) candidate list; QT gets its own index."""
         sub, qt_id = await self._accepted(ticket_id)
-        ticket = await self.client.approve(qt_id, candidate_idx)
-        log.info("ticket.approved", ticket_id=qt_id, submission_id=sub.id, candidate_idx=candidate_idx)
+        qt_idx = qt_candidate_index(sub.details_json, candidate_idx)
+        ticket = await self.client.approve(qt_id, qt_idx)
+        log.info("ticket.approved", ticket_id=qt_id, submission_id=sub.id, candidate_idx=candidate_idx,
+                 qt_candidate_idx=qt_idx)
         return await self._applied(sub, ticket)
 
     async def reject(self, ticket_id: str, reason: str | None = None) -> SubmissionRow:

@@ -67,6 +67,8 @@ class Intake:
         self.sources: list[RequestSource] = [BridgeTableSource(store), *sources]
         self._guards = {s.name: PassGuard(f"source:{s.name}") for s in self.sources}
         self.wake = asyncio.Event()
+        # Held while a request is planned: a cancel (engine/cancel.py) decides under it too.
+        self.planning = asyncio.Lock()
         self.last_scan_at: float | None = None
         self.guard = PassGuard("intake")
 
@@ -112,7 +114,8 @@ class Intake:
             if not rows:
                 return handled, deferred
             for row in rows:
-                error = await self._handle(row)
+                async with self.planning:     # a request cancellation waits for this row's plan
+                    error = await self._handle(row)
                 if error is None:
                     handled += 1
                 else:
@@ -132,14 +135,15 @@ class Intake:
             await self._plan(parsed, tracks, bound)
         except RequestRejected as err:
             bound.warning("request.rejected", error=str(err))
-            await self.store.fail_unplanned(row.rowid, str(err))
+            await self.statuses.fail_unplanned(row.rowid, row.id, str(err))
         except sqlite3.Error as err:
             # Locked or unreadable for now; the row keeps its place and the others go on.
             bound.debug("request.deferred", error=str(err))
             return str(err)
         except Exception as err:   # a row no rule foresaw must not stop every request after it
             bound.error("request.unprocessable", error=repr(err), exc_info=err)
-            await self.store.fail_unplanned(row.rowid, f"the request could not be processed: {err!r}"[:500])
+            await self.statuses.fail_unplanned(row.rowid, row.id,
+                                               f"the request could not be processed: {err!r}"[:500])
         return None
 
     async def _resolve(self, parsed: ParsedRequest) -> list[TrackMeta]:

@@ -12,7 +12,7 @@ import asyncio
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from ..importing import ImportJob, forget_import
 from ..importing.batch import Result, import_batch
 from ..importing.checks import FileChecks
 from ..importing.importer import Followups
+from ..live.sink import LiveSink, NoLive
 from ..metrics import Metrics
 from ..qt.client import TorrentinoClient
 from ..qt.errors import QTError, QTNotFound
@@ -43,8 +44,10 @@ from ..qt.types import Ticket
 from ..store.bridge import BridgeStore, SubmissionRow
 from ..store.catalog import Catalog
 from ..store.db import is_busy
+from ..store.outbox import NewItem
 from ..tasks import TaskSupervisor
 from .albums import AlbumDownloads, LeftCatalog
+from .approvals import approval_details, notice_of_approval
 from .import_queue import ImportQueue
 from .locks import KeyedLocks
 from .prechecks import PlacementPrechecks
@@ -53,8 +56,9 @@ from .settle import FileSettler
 
 log = structlog.get_logger(__name__)
 
-# Called with (kind, submission, details) when an admin should hear about a ticket.
-Notifier = Callable[[str, SubmissionRow, dict[str, Any]], Awaitable[None]]
+# Called with (event, submission, data) when an admin should hear about a ticket; returns the
+# outbox items (notify.py) to record with the change that causes them.
+Notifier = Callable[[str, SubmissionRow, dict[str, Any]], Awaitable[list[NewItem]]]
 
 _PROGRESS_STATES = frozenset({"downloading", "converting", "placing", "acquiring"})
 
@@ -91,6 +95,7 @@ class TicketTracker:
         import_db: aiosqlite.Connection,
         notifier: Notifier | None = None,
         checks: FileChecks | None = None,
+        live: LiveSink | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -106,6 +111,7 @@ class TicketTracker:
         self.albums = AlbumDownloads(settings, store, catalog)
         # Told when a submission was added outside the intake (a follow-up ticket).
         self.on_new_submission: Callable[[], None] = lambda: None
+        self.live: LiveSink = live or NoLive()
         # With a memory of checked files, they are checked (and the import planned) while
         # QT places them: the import at `completed` then finds its plan made.
         self.prechecks = (PlacementPrechecks(store, catalog, settings.media, checks, tasks, self.jobs_for)
@@ -252,6 +258,7 @@ class TicketTracker:
     def _note_progress(self, sub: Known, phase: str | None, percent: float | None) -> None:
         """Keep the latest progress in memory; write it at most once per progress_refresh_secs,
         in a task of its own so the event path never waits for the database."""
+        self.live.progress(sub.submission_id, phase, percent)
         prog = self.progress.get(sub.submission_id)
         if prog is None:
             prog = self.progress[sub.submission_id] = Progress(phase, percent)
@@ -350,6 +357,7 @@ class TicketTracker:
         # A request's status follows its submissions' state and error (and the catalog, which
         # only changes when they do); progress alone moves nothing, so a quiet pass is cheap.
         if after is None or (after.state, after.error) != (current.state, current.error):
+            self.live.download_changed(sub_id)
             await self.statuses.refresh(await self.store.requests_of_submission(sub_id))
 
     async def _reread(self, submission_id: str) -> None:
@@ -387,6 +395,8 @@ class TicketTracker:
             case SubmissionState.ACTIVE:
                 percent = ticket.state.progress_pct
                 self.progress[sub.id] = Progress(qt_state, percent, time.monotonic())
+                self.live.progress(sub.id, qt_state, percent, ticket.state.get("speed_bps"),
+                                   ticket.state.get("eta_secs"))
                 error = ticket.state.error_text if qt_state == "pending_retry" else None
                 if (sub.state, sub.qt_state, sub.progress, sub.phase, sub.error) == (
                     SubmissionState.ACTIVE, qt_state, percent, qt_state, error
@@ -397,28 +407,29 @@ class TicketTracker:
                     phase=qt_state, error=error,
                 )
             case SubmissionState.NEEDS_APPROVAL:
-                details = {
-                    "candidates": [c.model_dump(mode="json") for c in ticket.state.candidates],
-                    "recommended_idx": ticket.state.recommended_idx,
-                    "confidence": getattr(ticket.state, "confidence", None),
-                }
+                details = approval_details(ticket)
                 first_time = sub.state is not SubmissionState.NEEDS_APPROVAL
+                if not first_time and (sub.qt_state, sub.phase) == (qt_state, qt_state) \
+                        and sub.details_json == details:
+                    return False   # unchanged: no rewrite of the candidates on every pass
+                notices = await self._notices("needs_approval", sub, notice_of_approval(details)) \
+                    if first_time else []
                 await self.store.update_submission(
                     sub.id, state=SubmissionState.NEEDS_APPROVAL, qt_state=qt_state, details=details,
-                    phase=qt_state,
+                    phase=qt_state, outbox=notices,
                 )
                 if first_time:
-                    bound.info("ticket.needs_approval", candidates=len(details["candidates"]))
-                    await self._notify("needs_approval", sub, details)
+                    bound.info("ticket.needs_approval", candidates=details["candidate_count"])
             case SubmissionState.IMPORTING:
                 await self._import(sub, ticket, bound)     # the batch marks it importing
             case SubmissionState.FAILED:
                 reason = ticket.state.error_text or qt_state.replace("_", " ")
                 error = f"Quentin Torrentino: {reason}"
                 bound.warning("ticket.failed", qt_state=qt_state, error=reason)
+                notices = await self._notices("failed", sub, {"error": reason, "qt_state": qt_state,
+                                                              "retryable": ticket.state.retryable})
                 await self._end(sub, SubmissionState.FAILED, qt_state, error,
-                                {"error": reason, "retryable": ticket.state.retryable})
-                await self._notify("failed", sub, {"error": reason, "qt_state": qt_state})
+                                {"error": reason, "retryable": ticket.state.retryable}, outbox=notices)
             case SubmissionState.REJECTED | SubmissionState.CANCELLED:
                 reason = ticket.state.error_text or qt_state
                 await self._end(sub, target, qt_state, f"{qt_state} in Quentin Torrentino: {reason}"
@@ -454,7 +465,7 @@ class TicketTracker:
                  qt_state=qt_state, tracks=len(reopened))
 
     async def _end(self, sub: SubmissionRow, state: SubmissionState, qt_state: str, error: str,
-                   details: dict[str, Any] | None) -> None:
+                   details: dict[str, Any] | None, *, outbox: Sequence[NewItem] = ()) -> None:
         """Failed, rejected, cancelled or deleted: catalog first, then our own rows, so a crash
         in between is repaired by applying the same state again."""
         active = [t for t in await self.store.submission_tracks(sub.id) if t.active]
@@ -472,11 +483,13 @@ class TicketTracker:
         outcome = "released" if state in RELEASING_STATES else "error"
         outcomes: dict[str, tuple[str, str | None, str | None]] = {
             t.track_id: (outcome, None, error if outcome == "error" else None) for t in tracks}
-        await self._close(sub, state, outcomes, joined, qt_state=qt_state, error=error, details=details)
+        await self._close(sub, state, outcomes, joined, qt_state=qt_state, error=error, details=details,
+                          outbox=outbox)
 
     async def _close(self, sub: SubmissionRow, state: SubmissionState,
                      outcomes: dict[str, tuple[str, str | None, str | None]], waited: list[str], *,
-                     qt_state: str, error: str | None, details: dict[str, Any] | None) -> None:
+                     qt_state: str, error: str | None, details: dict[str, Any] | None,
+                     outbox: Sequence[NewItem] = ()) -> None:
         """Close a submission; `waited`: tracks that only waited on it and are still missing,
         which move to a ticket of their own (their requests follow them) in the same transaction."""
         follow_up = await self.albums.follow_up(sub, waited)
@@ -486,7 +499,7 @@ class TicketTracker:
                                   if track_id in moved else None)
         requests = await self.store.requests_of_submission(sub.id) if moved else []
         await self.store.close_submission(sub.id, state, qt_state=qt_state, error=error, details=details,
-                                          outcomes=outcomes, follow_up=follow_up)
+                                          outcomes=outcomes, follow_up=follow_up, outbox=outbox)
         self.progress.pop(sub.id, None)
         if follow_up is not None:
             log.info("submission.follow_up", submission_id=follow_up.id, previous=sub.id, tracks=len(moved))
@@ -501,7 +514,8 @@ class TicketTracker:
             await self.settler.wait(sub, bound)
             outcome = await self.imports.run(sub)
         except LeftCatalog as err:
-            await self._end(sub, SubmissionState.FAILED, "completed", str(err), None)
+            await self._end(sub, SubmissionState.FAILED, "completed", str(err), None,
+                            outbox=await self._import_failed(sub, str(err)))
             return
         except Exception as err:
             if is_busy(err):
@@ -510,7 +524,8 @@ class TicketTracker:
                 bound.warning("import.deferred", error=str(err))
                 raise
             bound.error("import.failed", error=repr(err))
-            await self._end(sub, SubmissionState.FAILED, "completed", f"import failed: {err}", None)
+            await self._end(sub, SubmissionState.FAILED, "completed", f"import failed: {err}", None,
+                            outbox=await self._import_failed(sub, f"import failed: {err}"))
             return
         self.metrics.catalog_write_seconds.observe(time.monotonic() - started)
         self.metrics.imports.labels("imported").inc(len(outcome.imported))
@@ -523,10 +538,12 @@ class TicketTracker:
         outcomes.update({t: ("error", None, reason) for t, reason in outcome.failed.items()})
         own = {t.track_id: t for t in await self.store.submission_tracks(sub.id)}
         missed = [t for t, row in own.items() if row.active and row.joined and t not in outcome.imported]
+        notices = await self._import_failed(sub, outcome.summary, imported=len(outcome.imported),
+                                            failed=outcome.failed) if outcome.failed else []
         await self._close(sub, SubmissionState.COMPLETED, outcomes, missed, qt_state="completed",
                           error=outcome.summary or None,
                           # Which completion was imported: a later one (QT retried) is imported again.
-                          details={"qt_completed_at": ticket.state.get("completed_at")})
+                          details={"qt_completed_at": ticket.state.get("completed_at")}, outbox=notices)
         # Tracks of the album the download brought for others (fill_album): their requests hear of it.
         filled = [t for t in outcome.imported if t not in own]
         if filled:
@@ -576,6 +593,13 @@ class TicketTracker:
         if allowed:
             self.metrics.catalog_write_seconds.observe(time.monotonic() - started)
 
-    async def _notify(self, kind: str, sub: SubmissionRow, details: dict[str, Any]) -> None:
-        if self.notifier is not None:
-            await self.notifier(kind, sub, details)
+    async def _notices(self, event: str, sub: SubmissionRow, data: dict[str, Any]) -> list[NewItem]:
+        return await self.notifier(event, sub, data) if self.notifier is not None else []
+
+    async def _import_failed(self, sub: SubmissionRow, error: str | None, *, imported: int = 0,
+                             failed: dict[str, str] | None = None) -> list[NewItem]:
+        """import_failed: some tracks were not imported (`failed`), or none (whole)."""
+        return await self._notices("import_failed", sub, {
+            "whole": failed is None, "error": error, "imported": imported,
+            "failed_tracks": [{"track_id": t, "reason": r} for t, r in sorted((failed or {}).items())],
+        })

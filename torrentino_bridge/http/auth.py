@@ -1,6 +1,7 @@
 """Who may call what. Three credentials, each compared in constant time:
 
-- /v1/admin/*     Authorization: Bearer <http.admin_token>
+- /v1/admin/*     Authorization: Bearer <http.admin_token> (GET /v1/admin/events also takes
+                  ?ticket=<a single-use stream ticket>, see stream_tickets.py)
 - /v1/user/*      Authorization: Bearer <http.service_token> plus X-User-Id: <user id>
                   (the catalog server calling on behalf of one of its users)
 - /v1/internal/*  Authorization: Bearer <http.callback_secret> (or X-Callback-Secret)
@@ -15,7 +16,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from .errors import ApiError, Handler
-from .keys import SERVICE, USER_ID
+from .keys import SERVICE, STREAM_TICKETS, USER_ID
 
 USER_HEADER = "X-User-Id"
 CALLBACK_HEADER = "X-Callback-Secret"
@@ -47,6 +48,22 @@ def _refuse(given: str | None, expected: SecretStr | None, what: str, setting: s
     return ApiError(401, message, headers=_CHALLENGE)
 
 
+def is_admin(request: web.Request) -> bool:
+    """Whether the request carries the admin token (for open routes that show more to admins)."""
+    return _matches(bearer(request), request.app[SERVICE].settings.http.admin_token)
+
+
+ADMIN_EVENTS = "/v1/admin/events"
+
+
+def _stream_ticket(request: web.Request, path: str, admin_token: SecretStr | None) -> bool:
+    """The admin event stream also opens with a single-use ticket (?ticket=, see
+    stream_tickets.py): a browser's EventSource cannot send the Bearer header."""
+    if path != ADMIN_EVENTS or request.method != "GET" or admin_token is None:
+        return False
+    return request.app[STREAM_TICKETS].redeem(request.query.get("ticket"))
+
+
 def check_user_id(value: str | None, what: str = f"the {USER_HEADER} header") -> str:
     user = (value or "").strip()
     if not user:
@@ -64,7 +81,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     path = resource.canonical if resource is not None else request.path
     if path.startswith("/v1/admin/"):
         given = bearer(request)
-        if not _matches(given, http.admin_token):
+        if not _matches(given, http.admin_token) and not _stream_ticket(request, path, http.admin_token):
             raise _refuse(given, http.admin_token, "admin API", "http.admin_token")
     elif path.startswith("/v1/user/"):
         given = bearer(request)

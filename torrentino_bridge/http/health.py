@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from ..service import BridgeService
 
 CHECK_TIMEOUT_SECS = 3.0
+# /readyz is open and may be hit by anyone, as often as they like: the checks (an outbound QT
+# call, a catalog query) run at most once per this many seconds, concurrent hits sharing one.
+CHECK_CACHE_SECS = 5.0
 
 
 def iso(value: float | datetime | None) -> str | None:
@@ -53,25 +57,45 @@ class Check:
 
 class QTProbe:
     """A QT client of its own for probes: one attempt and a short timeout, so a readiness
-    check answers quickly instead of waiting out the engine's retries."""
+    check answers quickly instead of waiting out the engine's retries. Results are reused
+    for CHECK_CACHE_SECS (see there)."""
 
-    def __init__(self, service: BridgeService, session: aiohttp.ClientSession) -> None:
+    def __init__(self, service: BridgeService, session: aiohttp.ClientSession,
+                 cache_secs: float = CHECK_CACHE_SECS) -> None:
         t = service.settings.torrentino
         self.client = TorrentinoClient(t.url, token=t.read_token, session=session,
                                        timeout=min(CHECK_TIMEOUT_SECS, t.request_timeout_secs), max_attempts=1)
         self.qt = Check()
         self.catalog = Check()
+        self.cache_secs = cache_secs
+        self._locks = {"qt": asyncio.Lock(), "catalog": asyncio.Lock()}
+        self._probed_at: dict[str, float] = {}
+
+    async def _cached(self, name: str, probe: Callable[[], Awaitable[None]]) -> None:
+        async with self._locks[name]:       # concurrent hits wait for one probe, then share it
+            at = self._probed_at.get(name)
+            if at is not None and time.monotonic() - at < self.cache_secs:
+                return
+            await probe()
+            self._probed_at[name] = time.monotonic()
 
     async def check_qt(self) -> Check:
+        await self._cached("qt", self._probe_qt)
+        return self.qt
+
+    async def _probe_qt(self) -> None:
         try:
             await self.client.health()
         except QTError as err:
             self.qt.record(str(err))
         else:
             self.qt.record(None)
-        return self.qt
 
     async def check_catalog(self, service: BridgeService) -> Check:
+        await self._cached("catalog", lambda: self._probe_catalog(service))
+        return self.catalog
+
+    async def _probe_catalog(self, service: BridgeService) -> None:
         try:
             await asyncio.wait_for(service.catalog.ping(), timeout=CHECK_TIMEOUT_SECS)
         except TimeoutError:
@@ -80,7 +104,6 @@ class QTProbe:
             self.catalog.record(f"{type(err).__name__}: {err}")
         else:
             self.catalog.record(None)
-        return self.catalog
 
 
 def liveness(service: BridgeService) -> tuple[bool, dict[str, Any]]:
@@ -135,3 +158,10 @@ async def readiness(service: BridgeService, probe: QTProbe) -> tuple[bool, dict[
     ready = catalog.ok and service.repair_pending is None and (
         qt is None or (qt.ok and components["events"]["ok"]))
     return ready, {"ready": ready, "components": components}
+
+
+def public_readiness(body: dict[str, Any]) -> dict[str, Any]:
+    """What anyone may see of readiness: the verdict and which components are ok. Errors
+    and timestamps (paths, QT's words, internal state) are for the admin token only."""
+    return {"ready": body["ready"],
+            "components": {name: {"ok": bool(c.get("ok"))} for name, c in body["components"].items()}}

@@ -46,6 +46,21 @@ def parse_limit(raw: str | None, *, default: int, maximum: int) -> int:
     return value
 
 
+MAX_OFFSET = 1_000_000
+
+
+def parse_offset(raw: str | None) -> int:
+    if raw is None:
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"offset must be an integer, got {raw[:50]!r}") from None
+    if not 0 <= value <= MAX_OFFSET:
+        raise ApiError(400, f"offset must be between 0 and {MAX_OFFSET}")
+    return value
+
+
 async def find_download(service: BridgeService, ticket_id: str) -> SubmissionRow:
     """A submission by QT ticket id, or by the bridge's own submission id."""
     sub = await service.store.submission_by_ticket(ticket_id)
@@ -72,6 +87,7 @@ def candidates_of(sub: SubmissionRow) -> list[dict[str, Any]]:
         out.append({
             "index": idx, "title": c.get("title"), "score": c.get("score"), "seeders": c.get("seeders"),
             "size_bytes": c.get("size_bytes"), "reasoning": c.get("reasoning"), "info_hash": c.get("info_hash"),
+            "qt_index": c.get("qt_index", idx),
         })
     return out
 
@@ -113,7 +129,7 @@ async def describe_download(service: BridgeService, sub: SubmissionRow, *, detai
                   "artist": album.artist if album else None, "year": album.year if album else None},
         "tracks": tracks,
         "requests": requests,
-        "candidate_count": len(details.get("candidates") or []),
+        "candidate_count": details.get("candidate_count", len(details.get("candidates") or [])),
         "created_at": sub.created_at,
         "updated_at": sub.updated_at,
     }

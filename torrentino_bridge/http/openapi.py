@@ -61,6 +61,11 @@ _QT = {
 }
 
 
+def _some(schema: Schema) -> Schema:
+    """An object whose only required field is `ok` (the rest is shown to admins only)."""
+    return {**schema, "required": ["ok"]}
+
+
 def _limits_obj() -> Schema:
     return _obj({"requests_per_day": INT, "max_pending": INT})
 
@@ -83,11 +88,16 @@ def _schemas() -> dict[str, Schema]:
         "album": _obj({"id": STR, "name": NSTR, "artist": NSTR, "year": NINT}),
         "tracks": {"type": "array", "items": track},
         "requests": {"type": "array", "items": _obj({"request_id": STR, "user_id": STR, "status": STR})},
-        "candidate_count": INT, "created_at": STR, "updated_at": STR,
+        "candidate_count": {**INT, "description": "How many candidates QT listed (at most "
+                                                  "[torrentino] max_candidates are kept)"},
+        "created_at": STR, "updated_at": STR,
     })
     candidate = _obj({
-        "index": INT, "title": NSTR, "score": NUM, "seeders": NINT, "size_bytes": NINT,
+        "index": {**INT, "description": "What approve's candidate_idx names"},
+        "title": NSTR, "score": NUM, "seeders": NINT, "size_bytes": NINT,
         "reasoning": NSTR, "info_hash": NSTR,
+        "qt_index": {**INT, "description": "The candidate's index in Quentin Torrentino's own list (the "
+                                           "bridge keeps at most [torrentino] max_candidates of them)"},
     })
     detail = {
         "allOf": [download, _obj({
@@ -165,16 +175,17 @@ def _schemas() -> dict[str, Schema]:
             "ready": BOOL,
             "components": {
                 "type": "object", "required": ["catalog", "repair", "qt"],
+                "description": "Without the admin token each component shows only `ok`.",
                 "properties": {
-                    "catalog": check,
-                    "repair": _obj({"ok": BOOL, "error": NSTR}),
+                    "catalog": _some(check),
+                    "repair": _some(_obj({"ok": BOOL, "error": NSTR})),
                     "qt": {"type": "object", "required": ["ok"], "properties": {"ok": BOOL, "error": NSTR}},
-                    "events": _obj({
+                    "events": _some(_obj({
                         "ok": BOOL, "socket_connected": BOOL, "connected_since": TIME, "last_message_at": TIME,
                         "socket_error": NSTR, "reconnects": INT, "last_reconcile_ok_at": TIME,
                         "reconcile_error": NSTR,
-                    }),
-                    "submitter": _obj({"ok": BOOL, "blocked_reason": NSTR}),
+                    })),
+                    "submitter": _some(_obj({"ok": BOOL, "blocked_reason": NSTR})),
                 },
             },
         }),
@@ -221,7 +232,10 @@ def _paths() -> dict[str, Any]:
             "description": "200 when startup repair is done, the catalog DB answers, Quentin Torrentino "
                            "answers /health with the "
                            "configured token, and events flow (socket connected, or a reconcile pass "
-                           "succeeded recently). Each component reports its last error and timestamps.",
+                           "succeeded recently). The checks run at most every few seconds, whoever "
+                           "asks. With the admin token each component also reports its last error and "
+                           "timestamps; without it, only whether it is ok.",
+            "security": [{}, {"admin": []}],
             "responses": {"200": {"description": "Ready", **_json(_ref("Readiness"))},
                           "503": {"description": "Not ready", **_json(_ref("Readiness"))}},
         }},
@@ -319,11 +333,17 @@ def _paths() -> dict[str, Any]:
                 {"name": "status", "in": "query", "required": False, "schema": STR,
                  "description": "Comma-separated request statuses"},
                 _limit_param(50, 200),
+                {"name": "offset", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0},
+                 "description": "Skip this many (newest first); with `limit` and `total` a client pages"},
             ],
             "responses": {"200": {"description": "Newest first", **_json(_obj({
-                "user_id": STR, "requests": {"type": "array", "items": _ref("RequestReport")}}))},
+                "user_id": STR, "requests": {"type": "array", "items": _ref("RequestReport")},
+                "limit": INT, "offset": INT,
+                "total": {**INT, "description": "How many of the user's requests match the filter"}}))},
                 **_E400, **_AUTH_401},
         }},
+        **_follow_paths(),
         "/v1/internal/torrentino-callback": {"post": {
             "tags": ["internal"], "summary": "Webhook delivery from Quentin Torrentino",
             "description": "Feeds the same handler as the WebSocket; an event seen on both paths takes "
@@ -336,6 +356,96 @@ def _paths() -> dict[str, Any]:
                 **_E400, **_AUTH_401, "413": _error("Body too large"),
                 "503": _error("The bridge is starting (startup repair waits for a locked catalog)"),
             },
+        }},
+    }
+
+
+# -- users follow their requests, live events (issue 13 item 4) ------------------------------------
+
+_EVENT_STREAM = {"text/event-stream": {"schema": {
+    "type": "string",
+    "description": "Server-Sent Events. Each event has an `id` (resume with Last-Event-ID), an `event` "
+                   "type and JSON `data`: `snapshot` (sent first, and whenever resuming is not possible: "
+                   "a new daemon run, or the client fell too far behind), `status` {request_id, user_id, "
+                   "status, error, updated_at, finished_at}, `progress` {submission_id, ticket_id, album_id, "
+                   "phase, percent, speed_bps, eta_secs, request_ids}, and for admins `download` "
+                   "{submission_id, ticket_id, album_id, state, qt_state, error, request_ids}. Comment lines "
+                   "(`: ping`) are heartbeats."}}}
+
+
+def _stream_params() -> list[dict[str, Any]]:
+    return [
+        {"name": "Last-Event-ID", "in": "header", "required": False,
+         "schema": {"type": "string", "maxLength": 100}, "description": "The id of the last event seen"},
+        {"name": "last_event_id", "in": "query", "required": False,
+         "schema": {"type": "string", "maxLength": 100},
+         "description": "The same, for a client that opens a new EventSource (which cannot set headers)"},
+    ]
+
+
+def _stream_responses() -> dict[str, Any]:
+    return {"200": {"description": "An endless event stream", "content": _EVENT_STREAM},
+            **_E400, **_AUTH_401,
+            "503": _error("Too many streams open ([http] max_event_streams), or the bridge is stopping; "
+                          "`Retry-After` says when to try again")}
+
+
+def _request_param() -> dict[str, Any]:
+    return {"name": "request_id", "in": "path", "required": True, "schema": STR}
+
+
+def _follow_paths() -> dict[str, Any]:
+    return {
+        "/v1/user/download-requests/{request_id}": {
+            "get": {
+                "tags": ["user"], "summary": "One of the user's requests", "security": [{"service": []}],
+                "parameters": [_user_header(), _request_param()],
+                "responses": {"200": {"description": "The request", **_json(_ref("RequestReport"))},
+                              **_E400, **_AUTH_401,
+                              "404": _error("Unknown, or another user's request")},
+            },
+            "delete": {
+                "tags": ["user"], "summary": "Cancel one of the user's requests",
+                "description": "Only while it is open (409 once finished). Tracks no other open request "
+                               "waits for go back to unavailable; a ticket no other open request needs is "
+                               "cancelled in Quentin Torrentino; a download being imported is left to finish. "
+                               "The request gives its quota back.",
+                "security": [{"service": []}], "parameters": [_user_header(), _request_param()],
+                "requestBody": {"required": False, **_json(_ref("ReasonBody"))},
+                "responses": {
+                    "200": {"description": "The request, now cancelled", **_json({"allOf": [
+                        _ref("RequestReport"),
+                        _obj({"cancelled_tickets": INT, "released_tracks": INT})]})},
+                    **_E400, **_AUTH_401, "404": _error("Unknown, or another user's request"),
+                    "409": _error("The request is already finished, or a ticket is being sent this instant"),
+                    "502": _error("Quentin Torrentino refused the bridge's token or answered unexpectedly"),
+                    "503": _error("Quentin Torrentino is unavailable, or the bridge is starting; "
+                                  "`Retry-After` says when to try again"),
+                },
+            },
+        },
+        "/v1/user/events": {"get": {
+            "tags": ["user"], "summary": "Live events about the user's own requests (Server-Sent Events)",
+            "description": "Status and progress of this user's requests only; resumable with Last-Event-ID.",
+            "security": [{"service": []}], "parameters": [_user_header(), *_stream_params()],
+            "responses": _stream_responses(),
+        }},
+        "/v1/admin/events": {"get": {
+            "tags": ["admin"], "summary": "Live events about every request and download (Server-Sent Events)",
+            "description": "The admin token as a Bearer header, or `?ticket=` from POST /v1/admin/events/ticket "
+                           "(a browser's EventSource cannot send headers).",
+            "security": [{"admin": []}, {"stream_ticket": []}],
+            "parameters": [*_stream_params(),
+                           {"name": "ticket", "in": "query", "required": False, "schema": STR,
+                            "description": "A single-use stream ticket"}],
+            "responses": _stream_responses(),
+        }},
+        "/v1/admin/events/ticket": {"post": {
+            "tags": ["admin"], "summary": "A single-use ticket that opens the admin event stream",
+            "description": "Valid for one GET /v1/admin/events?ticket=... within `expires_in` seconds.",
+            "security": [{"admin": []}],
+            "responses": {"201": {"description": "The ticket", **_json(_obj({
+                "ticket": STR, "expires_in": {**INT, "description": "Seconds"}}))}, **_AUTH_401},
         }},
     }
 
@@ -372,6 +482,8 @@ def document() -> dict[str, Any]:
                 "callback": {"type": "http", "scheme": "bearer", "description": "http.callback_secret"},
                 "callback_header": {"type": "apiKey", "in": "header", "name": CALLBACK_HEADER,
                                     "description": "http.callback_secret"},
+                "stream_ticket": {"type": "apiKey", "in": "query", "name": "ticket",
+                                  "description": "A single-use ticket from POST /v1/admin/events/ticket"},
             },
         },
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .views import admin, callback, health, pages, user
+from .views import admin, callback, events, health, pages, user
 from .views.pages import STATIC_DIR
 
 ROUTES: list[web.RouteDef] = [
@@ -25,6 +25,12 @@ ROUTES: list[web.RouteDef] = [
     web.post("/v1/user/request-download", user.request_download),
     web.get("/v1/user/download-requests", user.list_requests, allow_head=False),
     web.post("/v1/internal/torrentino-callback", callback.torrentino_callback),
+    # -- users follow their requests; live events (issue 13 item 4) --
+    web.get("/v1/user/download-requests/{request_id}", user.get_request, allow_head=False),
+    web.delete("/v1/user/download-requests/{request_id}", user.cancel_request),
+    web.get("/v1/user/events", events.user_events, allow_head=False),
+    web.get("/v1/admin/events", events.admin_events, allow_head=False),
+    web.post("/v1/admin/events/ticket", events.stream_ticket),
 ]
 
 STATIC_PREFIX = "/admin/static"

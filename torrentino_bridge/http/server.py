@@ -11,12 +11,14 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from .auth import authenticate
-from .errors import json_errors, security_headers
-from .health import QTProbe
-from .keys import CALLBACK_EVENTS, QT_PROBE, SERVICE
+from .errors import json_errors
+from .headers import security_headers
+from .health import CHECK_CACHE_SECS, QTProbe
+from .keys import CALLBACK_EVENTS, QT_PROBE, SERVICE, STREAM_TICKETS
 from .limits import PARSER_ARGS, request_limits
 from .routes import add_routes
 from .startup import until_repaired
+from .stream_tickets import StreamTickets
 
 if TYPE_CHECKING:
     from ..service import BridgeService
@@ -34,6 +36,7 @@ def build_app(service: BridgeService) -> web.Application:
         "bridge_callback_events_total", "Events received on the webhook callback", ["type", "outcome"],
         registry=service.metrics.registry,
     )
+    app[STREAM_TICKETS] = StreamTickets()
     add_routes(app)
     app.cleanup_ctx.append(_probe_session)
     return app
@@ -41,14 +44,21 @@ def build_app(service: BridgeService) -> web.Application:
 
 async def _probe_session(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as session:
-        app[QT_PROBE] = QTProbe(app[SERVICE], session)
+        service = app[SERVICE]
+        # Readiness is no fresher than the engine's own view of QT (one reconcile interval).
+        cache = min(CHECK_CACHE_SECS, service.settings.bridge.reconcile_interval_secs)
+        app[QT_PROBE] = QTProbe(service, session, cache_secs=cache)
         yield
 
 
 async def start_http(service: BridgeService) -> web.AppRunner:
     """Serve the API; the port actually bound is stored on service.http_port."""
     http = service.settings.http
-    runner = web.AppRunner(build_app(service), access_log=None, shutdown_timeout=2.0, **PARSER_ARGS)
+    # keepalive_timeout bounds how long a connection may take to send a whole request header
+    # (aiohttp arms it at connect and after each response, and it fires only while no request
+    # has been read): without it a silent or slow client holds a socket for an hour.
+    runner = web.AppRunner(build_app(service), access_log=None, shutdown_timeout=2.0,
+                           keepalive_timeout=http.header_timeout_secs, **PARSER_ARGS)
     await runner.setup()
     try:
         site = web.TCPSite(runner, http.host, http.port)

@@ -11,10 +11,10 @@ from aiohttp import web
 
 from .errors import ApiError, Handler
 from .keys import SERVICE
-from .views import admin, callback
+from .views import admin, callback, user
 
 ENGINE_HANDLERS = frozenset({admin.approve, admin.reject, admin.retry, admin.cancel,
-                             callback.torrentino_callback})
+                             callback.torrentino_callback, user.cancel_request})
 RETRY_AFTER_SECS = 5
 
 

@@ -42,10 +42,19 @@ def check_template(template: str) -> None:
             )
 
 
+# Filesystems limit a name to 255 bytes, not characters: 120 characters of CJK or emoji
+# are 360 to 480 bytes. Values are cut in UTF-8 bytes (on a character boundary).
+_MAX_NAME_BYTES = 255
+
+
+def _cut_bytes(text: str, limit: int) -> str:
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
 def safe_component(value: str) -> str:
     text = unicodedata.normalize("NFC", value)
     text = _UNSAFE.sub("_", text).strip().strip(".").strip()
-    text = text[:_MAX_COMPONENT].strip()
+    text = _cut_bytes(text, _MAX_COMPONENT).strip()
     return text or "_"
 
 
@@ -53,6 +62,14 @@ def shards(track_id: str) -> tuple[str, str]:
     """The Pezzottify server's two shard directories of a track id: id[0:2] and id[2:4],
     each "00" when the id is too short for it (shorter than 2, and than 4 characters)."""
     return (track_id[0:2] if len(track_id) >= 2 else "00", track_id[2:4] if len(track_id) >= 4 else "00")
+def _fit_name(part: str) -> str:
+    """A rendered path component within the filesystem's limit, its extension kept."""
+    if len(part.encode("utf-8")) <= _MAX_NAME_BYTES:
+        return part
+    stem, dot, ext = part.rpartition(".")
+    if not dot or len(ext.encode("utf-8")) > 16:
+        return _cut_bytes(part, _MAX_NAME_BYTES).strip() or "_"
+    return _cut_bytes(stem, _MAX_NAME_BYTES - len(ext.encode("utf-8")) - 1).strip() + "." + ext
 
 
 def render(template: str, album: AlbumMeta, track: TrackMeta, ext: str) -> str:
@@ -75,6 +92,7 @@ def render(template: str, album: AlbumMeta, track: TrackMeta, ext: str) -> str:
         rendered = template.format(**values)
     except (ValueError, TypeError) as err:
         raise TemplateError(f"media.path_template: {err}") from None
+    rendered = "/".join(_fit_name(p) for p in rendered.split("/"))
     path = PurePosixPath(rendered)
     parts = rendered.split("/")
     if path.is_absolute() or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
@@ -85,4 +103,4 @@ def render(template: str, album: AlbumMeta, track: TrackMeta, ext: str) -> str:
 def temp_name(dst_name: str, key: str) -> str:
     """Hidden name, next to the destination, for a copy in progress; unique per import."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-    return f"{TEMP_PREFIX}{digest}-{dst_name[:150]}.part"
+    return f"{TEMP_PREFIX}{digest}-{_cut_bytes(dst_name, 150)}.part"

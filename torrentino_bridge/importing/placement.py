@@ -68,6 +68,10 @@ def ensure_dir(root: Path, directory: Path) -> None:
         if probe.parent == probe:
             break
         probe = probe.parent
+    # Checked before anything is made: through a planted symlink, mkdir would create the
+    # directories outside the root first and the check after would come too late.
+    if not probe.resolve().is_relative_to(real_root) or ".." in directory.relative_to(probe).parts:
+        raise PlacementError(f"{directory} resolves outside the media root {root}")
     for path in reversed(missing):
         with contextlib.suppress(FileExistsError):   # another import made it meanwhile
             path.mkdir()

@@ -20,6 +20,7 @@ import structlog
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from .decode import AnswerDecoder, DecodeError
 from .errors import (
     QTAuthError,
     QTBadRequest,
@@ -43,8 +44,11 @@ FIND_PAGE_SIZE = 250
 DEFAULT_LOOKUP_MAX_TICKETS = 50_000
 # Far above any answer QT documents (a lookup page included): only a broken or hostile peer hits it.
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_CANDIDATES = 20
 _READ_CHUNK = 64 * 1024
 _BAD_REQUEST = frozenset({400, 415, 422})
+# QT's error text ends up in logs, request errors and API answers: a peer's word, capped.
+MAX_ERROR_TEXT = 500
 
 
 def resolve_token(token: TokenSource) -> str | None:
@@ -80,10 +84,14 @@ class TorrentinoClient:
         max_backoff_secs: float = 10.0,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         lookup_max_tickets: int = DEFAULT_LOOKUP_MAX_TICKETS,
+        max_candidates: int = DEFAULT_MAX_CANDIDATES,
+        decoder: AnswerDecoder | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.max_response_bytes = max_response_bytes
         self.lookup_max_tickets = max(1, lookup_max_tickets)
+        # Answers are decoded with their candidates bounded; large ones off the event loop.
+        self.decoder = decoder or AnswerDecoder(max(1, max_candidates))
         self.token = token
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.max_attempts = max(1, max_attempts)
@@ -277,8 +285,10 @@ class TorrentinoClient:
         # Once connected, anything but a GET may have taken effect without an answer.
         ambiguous = method != "GET"
         try:
+            # QT never redirects; following one would take the token to wherever it points.
             async with self._http().request(
-                method, url, json=json_body, params=params, headers=headers, timeout=self.timeout
+                method, url, json=json_body, params=params, headers=headers, timeout=self.timeout,
+                allow_redirects=False,
             ) as resp:
                 status = resp.status
                 body, complete = await _read_capped(resp, self.max_response_bytes)
@@ -291,8 +301,10 @@ class TorrentinoClient:
                 f"timed out after {self.timeout.total}s", operation=operation, ambiguous=ambiguous
             ) from err
         except aiohttp.ClientError as err:
+            # Not repr(err): some (redirect errors) carry the request's headers, the token too.
             raise QTUnavailable(
-                f"connection failed: {err!r}", operation=operation, ambiguous=ambiguous
+                f"connection failed: {type(err).__name__}: {str(err)[:MAX_ERROR_TEXT]}", operation=operation,
+                ambiguous=ambiguous,
             ) from err
         log.debug("qt.call", operation=operation, method=method, path=path, status=status)
         if 200 <= status < 300 and not complete:
@@ -301,7 +313,12 @@ class TorrentinoClient:
                 f"{self.max_response_bytes} bytes (max_response_bytes)", operation=operation,
             )
         if 200 <= status < 300:
-            return _json(operation, body) if body.strip() else None
+            if not body or body.isspace():
+                return None
+            try:
+                return await self.decoder.decode(body)
+            except DecodeError as err:
+                raise QTProtocolError(f"response is not JSON: {err}", operation=operation) from None
         raise _status_error(operation, status, body, ambiguous)
 
 
@@ -323,22 +340,15 @@ def _seg(ticket_id: str) -> str:
     return quote(ticket_id, safe="")
 
 
-def _json(operation: str, body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as err:
-        raise QTProtocolError(f"response is not JSON: {str(err)[:120]}", operation=operation) from None
-
-
 def _error_text(body: bytes) -> str:
     text = body.decode("utf-8", errors="replace").strip()
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):   # deeply nested junk must not escape as a crash
-        return text[:500]
+        return text[:MAX_ERROR_TEXT]
     if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return data["error"]
-    return text[:500]
+        return data["error"][:MAX_ERROR_TEXT]
+    return text[:MAX_ERROR_TEXT]
 
 
 def _status_error(operation: str, status: int, body: bytes, ambiguous: bool) -> QTError:

@@ -38,6 +38,9 @@ class Candidate(_Lenient):
     score: float | None = None
     reasoning: str | None = None
     magnet_uri: str | None = None
+    # Its index in QT's own list (the client bounds the list, see candidates.py): approve
+    # sends this one. None only for candidates that did not come through the client.
+    qt_index: int | None = None
 
 
 def _number(value: Any) -> float | None:
@@ -93,6 +96,12 @@ class TicketState(_Lenient):
     @property
     def candidates(self) -> list[Candidate]:
         return list(self._candidates)
+
+    @property
+    def candidates_total(self) -> int:
+        """How many candidates QT listed (more than `candidates` when the list was bounded)."""
+        value = self.get("candidates_total")
+        return value if isinstance(value, int) and not isinstance(value, bool) else len(self._candidates)
 
     @property
     def recommended_idx(self) -> int | None:

@@ -17,6 +17,7 @@ import aiosqlite
 
 from ..domain.status import LIVE_SUBMISSION_STATES, RequestStatus, SubmissionState
 from .db import chunked, marks, transaction, utcnow
+from .outbox import NewItem, enqueue
 
 _LIVE = tuple(s.value for s in LIVE_SUBMISSION_STATES)
 _LIVE_MARKS = ",".join("?" * len(_LIVE))
@@ -36,6 +37,7 @@ class RequestRow:
     updated_at: str | None
     finished_at: str | None
     source: str = "bridge"
+    cancelled_by: str | None = None     # set when cancelled on purpose (0007): the status is final
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,12 @@ class BridgeStore:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
         self._lock = asyncio.Lock()
+        # Set when outbox items commit with a change (the outbox worker's wake event).
+        self.outbox_wake: asyncio.Event | None = None
+
+    def _outbox_added(self, items: Sequence[NewItem]) -> None:
+        if items and self.outbox_wake is not None:
+            self.outbox_wake.set()
 
     async def close(self) -> None:
         await self.conn.close()
@@ -236,8 +244,10 @@ class BridgeStore:
                 (error, utcnow(), *ids, error),
             )
 
-    async def set_request_status(self, request_id: str, status: RequestStatus, error: str | None) -> bool:
-        """Write a derived status; returns whether anything changed."""
+    async def set_request_status(self, request_id: str, status: RequestStatus, error: str | None,
+                                 *, outbox: Sequence[NewItem] = ()) -> bool:
+        """Write a derived status; returns whether anything changed. `outbox` items (e.g. a
+        notification) are recorded in the same transaction when it did."""
         now = utcnow()
         terminal = status in (RequestStatus.COMPLETED, RequestStatus.FAILED, RequestStatus.REJECTED,
                               RequestStatus.CANCELLED)
@@ -252,7 +262,12 @@ class BridgeStore:
                 (status.value, error, now, status.value, now, terminal, now, request_id,
                  status.value, error, terminal, terminal),
             )
-            return cur.rowcount > 0
+            changed = cur.rowcount > 0
+            if changed:
+                await enqueue(conn, outbox)
+        if changed:
+            self._outbox_added(outbox)
+        return changed
 
     # -- planning -------------------------------------------------------------------------
     async def _all_in(self, sql: str, ids: Sequence[str], *before: Any) -> list[aiosqlite.Row]:
@@ -425,7 +440,8 @@ class BridgeStore:
                 (error, utcnow(), submission_id),
             )
 
-    async def update_submission(self, submission_id: str, **fields: Any) -> None:
+    async def update_submission(self, submission_id: str, *, outbox: Sequence[NewItem] = (), **fields: Any) -> None:
+        """Set some columns; `outbox` items are recorded in the same transaction."""
         allowed = {"state", "qt_state", "progress", "phase", "details", "error"}
         unknown = set(fields) - allowed
         if unknown:
@@ -441,6 +457,8 @@ class BridgeStore:
                 f"UPDATE submissions SET {sets}, updated_at = ? WHERE id = ?",
                 (*values.values(), utcnow(), submission_id),
             )
+            await enqueue(conn, outbox)
+        self._outbox_added(outbox)
 
     async def close_submission(
         self,
@@ -452,10 +470,12 @@ class BridgeStore:
         error: str | None = None,
         details: dict[str, Any] | None = None,
         follow_up: NewSubmission | None = None,
+        outbox: Sequence[NewItem] = (),
     ) -> None:
         """End a submission: its tracks stop being live, each with (outcome, audio_uri, error).
         `follow_up`: a new submission for some of its tracks, stored in the same transaction
-        (the tracks go live there as they stop being live here); their requests follow it."""
+        (the tracks go live there as they stop being live here); their requests follow it.
+        `outbox` items (a notification) are recorded in the same transaction."""
         now = utcnow()
         async with self.tx() as conn:
             await conn.execute(
@@ -476,6 +496,8 @@ class BridgeStore:
                     "UPDATE request_tracks SET submission_id = ? WHERE submission_id = ? AND track_id = ?",
                     [(follow_up.id, submission_id, t) for t in follow_up.track_ids],
                 )
+            await enqueue(conn, outbox)
+        self._outbox_added(outbox)
 
     async def reopen_submission(self, submission_id: str, qt_state: str, track_ids: Sequence[str]) -> list[str]:
         """After a QT retry: the submission is live again for tracks not live elsewhere."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -87,6 +88,24 @@ async def connect_foreign(path: Path, *, busy_timeout_ms: int = 5000) -> aiosqli
         await conn.close()
         raise
     return conn
+# The bridge's database, its -wal/-shm (SQLite gives them the database's mode), backups and
+# the instance lock are created owner-only, whatever the umask: the database holds every
+# user's requests and the outbox's signed payloads, and no other account needs to read it
+# (the catalog server is read by the bridge, not the other way round). A file that exists
+# keeps the mode its owner gave it.
+PRIVATE_MODE = 0o600
+
+
+def create_private(path: Path) -> None:
+    """Create `path` empty with PRIVATE_MODE unless it exists (umask or not)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_MODE)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, PRIVATE_MODE)   # the umask may have taken bits off; this is the mode meant
+    finally:
+        os.close(fd)
 
 
 def is_busy(err: BaseException) -> bool:
@@ -196,6 +215,7 @@ def lenient_text(raw: bytes) -> str:
 
 
 async def open_bridge_db(path: Path) -> aiosqlite.Connection:
+    create_private(path)
     conn = await connect(path)
     conn.text_factory = lenient_text
     try:
@@ -211,6 +231,7 @@ async def online_backup(source: Path, target: Path) -> int:
     Copies in steps so a busy writer is never blocked for long. Returns the page count."""
 
     def run() -> int:
+        create_private(target)
         src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
         dst = sqlite3.connect(target)
         try:

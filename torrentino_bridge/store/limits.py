@@ -1,7 +1,11 @@
 """Per-user rate limit overrides and the usage counts rate limiting reads.
 
 Lives beside BridgeStore (same connection and lock): the counts read the shared
-download_requests table. A request failed by the rate limiter does not use up quota.
+download_requests table, one query for both ways in, so the API and the intake gate count
+alike. A request failed by the rate limiter never uses up quota; under the fair policy
+(`refund_unfulfilled`, the default) neither does one that failed, was rejected or
+cancelled, or needed nothing (every track was already available: no request_tracks row
+waits on a submission).
 """
 
 from __future__ import annotations
@@ -12,8 +16,14 @@ from ..domain.requests import bad_text
 from .bridge import BridgeStore
 from .db import utcnow
 
-# Requests that count against a user: not failed by the rate limiter itself.
-_COUNTED = "NOT (status = 'failed' AND COALESCE(error, '') LIKE 'rate_limited%')"
+# Requests that count against a user, under the old policy: not failed by the rate limiter.
+_COUNTED_ALL = "NOT (status = 'failed' AND COALESCE(error, '') LIKE 'rate_limited%')"
+# ... and under the fair one: open, or completed by a download.
+_COUNTED_FAIR = (
+    "status NOT IN ('failed', 'rejected', 'cancelled') AND NOT (status = 'completed' AND NOT EXISTS"
+    " (SELECT 1 FROM request_tracks rt WHERE rt.request_id = download_requests.id"
+    " AND rt.submission_id IS NOT NULL))"
+)
 _OPEN = "status IN ('pending', 'in_progress', 'needs_approval')"
 # Rows other writers inserted that the intake has not looked at yet.
 _UNPLANNED = "(status = 'pending' AND planned_at IS NULL)"
@@ -64,10 +74,11 @@ class LimitStore:
             return Override(user_id, requests_per_day, max_pending, now)
 
     async def usage(self, user_id: str, *, since: str, per_day: int | None,
-                    exclude_unplanned: bool, exclude_id: str | None = None) -> Usage:
+                    exclude_unplanned: bool, exclude_id: str | None = None, refund: bool = True) -> Usage:
         """Counts for one user. The intake gate passes exclude_unplanned=True: rows not yet
-        planned are judged in their own turn. The HTTP API counts them, since each will be."""
-        where = f"user_id = ? AND {_COUNTED} AND id IS NOT ?"
+        planned are judged in their own turn. The HTTP API counts them, since each will be.
+        `refund`: the fair policy (see the module's docstring)."""
+        where = f"user_id = ? AND {_COUNTED_FAIR if refund else _COUNTED_ALL} AND id IS NOT ?"
         params: list[object] = [user_id, exclude_id]
         if exclude_unplanned:
             where += f" AND NOT {_UNPLANNED}"

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from .bridge import BridgeStore
 from .db import utcnow
+
+if TYPE_CHECKING:   # bridge.py records items with its own changes (enqueue), so it imports us
+    from .bridge import BridgeStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,12 @@
-// The admin page: asks for the admin token once (kept in sessionStorage), polls the admin API
-// and renders the lists. DOM is built with textContent only, never HTML from data.
+// The admin page: asks for the admin token once (kept in sessionStorage), follows the admin event
+// stream (Server-Sent Events; no polling) and renders the lists from the admin API whenever the
+// stream says something changed. DOM is built with textContent only, never HTML from data.
 "use strict";
 
 const TOKEN_KEY = "torrentino-bridge.admin-token";
-const POLL_MS = 2000;
 const LIVE_STATES = "intent,active,needs_approval,importing,failed";
 
 const $ = (id) => document.getElementById(id);
-let timer = null;
 let busy = false;
 const detailCache = new Map();   // ticket id -> {updated_at, detail}
 
@@ -150,12 +149,13 @@ function approvalCard(d, detail) {
 function activeCard(d) {
   const pct = d.progress === null || d.progress === undefined ? null : Math.max(0, Math.min(100, d.progress));
   const phase = d.state === "intent" ? "waiting to be sent" : (d.phase || d.qt_state || d.state);
-  return h("article", { class: "card", "data-ticket": d.ticket_id || d.submission_id, "data-state": d.state },
-    ...head(d, pill(phase.replaceAll("_", " "), "")),
+  return h("article", { class: "card", "data-ticket": d.ticket_id || d.submission_id, "data-state": d.state,
+                        "data-submission": d.submission_id },
+    ...head(d, pill(phase.replaceAll("_", " "), "phase")),
     h("div", { class: "progress", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100,
                "aria-valuenow": pct === null ? null : Math.round(pct) },
       bar(pct)),
-    h("div", { class: "progress-label" }, pct === null ? "progress unknown" : `${pct.toFixed(0)}%`),
+    h("div", { class: "progress-label" }, progressText(pct, null, null)),
     d.error ? h("p", { class: "error" }, d.error) : null,
     d.state === "importing" ? null : h("div", { class: "reject-row" },
       h("button", { type: "button", class: "danger small", "data-action": "cancel", onclick: (ev) =>
@@ -222,7 +222,8 @@ async function details(list) {
 }
 
 async function refresh() {
-  if (!token() || busy) return;
+  if (!token()) return;
+  if (busy) { again = true; return; }
   busy = true;
   try {
     const [live, done, userList] = await Promise.all([
@@ -251,6 +252,7 @@ async function refresh() {
     busy = false;
   }
   refreshHealth();
+  if (again) { again = false; refresh(); }
 }
 
 async function refreshHealth() {
@@ -270,8 +272,7 @@ async function refreshHealth() {
 // ---- sign in / out -----------------------------------------------------------------------
 function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
-  clearInterval(timer);
-  timer = null;
+  disconnectEvents();
   $("app").hidden = true;
   $("logout").hidden = true;
   $("login").hidden = false;
@@ -284,8 +285,7 @@ function signIn() {
   $("app").hidden = false;
   $("logout").hidden = false;
   refresh();
-  clearInterval(timer);
-  timer = setInterval(refresh, POLL_MS);
+  connectEvents();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -311,3 +311,97 @@ document.addEventListener("DOMContentLoaded", () => {
   if (token()) signIn(); else signOut("");
   refreshHealth();
 });
+
+// ---- live events -------------------------------------------------------------------------
+// The admin event stream replaces polling: `progress` moves a bar in place; `download`,
+// `status` and `snapshot` (first, and whenever the stream cannot resume) reload the lists.
+// EventSource cannot send the token, so each connection opens with a single-use ticket
+// fetched with it; after an error the page reconnects with a fresh ticket and the last event
+// id, so nothing is missed.
+let source = null;
+let lastEventId = null;
+let retryMs = 1000;
+let reconnectTimer = null;
+let refreshTimer = null;
+let again = false;
+
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(refresh, 250);      // a burst of changes: one reload
+}
+
+function speed(bps) {
+  return bps ? `${size(bps)}/s` : null;
+}
+
+function eta(secs) {
+  if (secs === null || secs === undefined) return null;
+  const m = Math.floor(secs / 60), sec = Math.round(secs % 60);
+  return `ETA ${m}:${String(sec).padStart(2, "0")}`;
+}
+
+function progressText(pct, bps, etaSecs) {
+  const parts = [pct === null || pct === undefined ? "progress unknown" : `${Number(pct).toFixed(0)}%`,
+                 speed(bps), eta(etaSecs)];
+  return parts.filter(Boolean).join(" · ");
+}
+
+function showProgress(p) {
+  const card = document.querySelector(`#active article[data-submission="${CSS.escape(p.submission_id)}"]`);
+  if (!card) { scheduleRefresh(); return; }
+  const pct = p.percent === null || p.percent === undefined ? null : Math.max(0, Math.min(100, p.percent));
+  const bar = card.querySelector(".progress");
+  if (pct !== null) {
+    bar.setAttribute("aria-valuenow", Math.round(pct));
+    bar.firstChild.style.width = `${pct}%`;
+  }
+  card.querySelector(".progress-label").textContent = progressText(pct, p.speed_bps, p.eta_secs);
+  if (p.phase) card.querySelector(".pill.phase").textContent = p.phase.replaceAll("_", " ");
+}
+
+function onEvent(handler) {
+  return (ev) => {
+    if (ev.lastEventId) lastEventId = ev.lastEventId;
+    retryMs = 1000;
+    let data = null;
+    try { data = JSON.parse(ev.data); } catch (_) { return; }
+    handler(data);
+  };
+}
+
+async function connectEvents() {
+  disconnectEvents();
+  if (!token()) return;
+  let ticket;
+  try {
+    ticket = (await api("POST", "/v1/admin/events/ticket")).ticket;
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 401)) reconnectLater();
+    return;
+  }
+  const params = new URLSearchParams({ ticket });
+  if (lastEventId) params.set("last_event_id", lastEventId);
+  source = new EventSource(`/v1/admin/events?${params}`);
+  source.addEventListener("open", () => { $("updated").textContent = "live"; });
+  source.addEventListener("snapshot", onEvent(() => refresh()));
+  source.addEventListener("progress", onEvent(showProgress));
+  source.addEventListener("download", onEvent(scheduleRefresh));
+  source.addEventListener("status", onEvent(scheduleRefresh));
+  source.addEventListener("error", () => {
+    // The ticket was used by this connection: the browser's own retry would be refused.
+    disconnectEvents();
+    $("updated").textContent = "reconnecting…";
+    reconnectLater();
+  });
+}
+
+function reconnectLater() {
+  clearTimeout(reconnectTimer);
+  reconnectTimer = setTimeout(connectEvents, retryMs);
+  retryMs = Math.min(retryMs * 2, 30000);
+}
+
+function disconnectEvents() {
+  clearTimeout(reconnectTimer);
+  if (source) { source.close(); source = null; }
+}

@@ -6,7 +6,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ...domain.status import LIVE_SUBMISSION_STATES
-from ..health import liveness, readiness
+from ...store.outbox import OutboxStore
+from ..auth import is_admin
+from ..health import liveness, public_readiness, readiness
 from ..keys import QT_PROBE, SERVICE
 
 
@@ -17,6 +19,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     ready, body = await readiness(request.app[SERVICE], request.app[QT_PROBE])
+    if not is_admin(request):
+        body = public_readiness(body)
     return web.json_response(body, status=200 if ready else 503)
 
 
@@ -36,4 +40,7 @@ async def metrics(request: web.Request) -> web.Response:
     m.tickets.clear()
     for state, count in counts.items():
         m.tickets.labels(state).set(count)
+    m.outbox_items.clear()
+    for (kind, state), count in (await OutboxStore(service.store).counts()).items():
+        m.outbox_items.labels(kind, state).set(count)
     return web.Response(body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -6,17 +6,15 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..headers import PAGE_CSP
 from ..openapi import document
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-# The page loads only its own files and talks only to this server.
-_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:;"
-        " base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
 async def admin_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "admin.html", headers={
-        "Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": _CSP,
+        "Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": PAGE_CSP,
         "Referrer-Policy": "no-referrer",
     })
 

@@ -11,10 +11,12 @@ from ...domain.requests import parse_request
 from ...domain.status import RequestStatus
 from ...errors import RequestRejected
 from ...reporting import request_report
-from ..bodies import DownloadRequestBody, read_body
+from ...store.bridge import RequestRow
+from ...store.user_requests import page_of_user
+from ..bodies import DownloadRequestBody, ReasonBody, read_body
 from ..errors import ApiError
 from ..keys import SERVICE, USER_ID
-from ..lookups import parse_limit
+from ..lookups import parse_limit, parse_offset
 
 _SHOWN_UNKNOWN = 10
 
@@ -57,6 +59,7 @@ async def list_requests(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     user_id = request[USER_ID]
     limit = parse_limit(request.query.get("limit"), default=50, maximum=200)
+    offset = parse_offset(request.query.get("offset"))
     statuses = None
     raw = request.query.get("status")
     if raw:
@@ -65,6 +68,36 @@ async def list_requests(request: web.Request) -> web.Response:
         bad = [s for s in statuses if s not in known]
         if bad:
             raise ApiError(400, f"unknown status {bad[0][:50]!r}; one of: {', '.join(sorted(known))}")
-    rows = await service.store.list_requests(user_id=user_id, statuses=statuses, limit=limit)
+    rows, total = await page_of_user(service.store, user_id, statuses=statuses, limit=limit, offset=offset)
     reports = [await request_report(service.store, service.catalog, r) for r in rows]
-    return web.json_response({"user_id": user_id, "requests": [r for r in reports if r is not None]})
+    return web.json_response({"user_id": user_id, "requests": [r for r in reports if r is not None],
+                              "limit": limit, "offset": offset, "total": total})
+
+
+async def _own(request: web.Request) -> RequestRow:
+    """The request named in the path if it is the caller's; another user's is 404 like an unknown one."""
+    row = await request.app[SERVICE].store.get_request(request.match_info["request_id"])
+    if row is None or row.user_id != request[USER_ID]:
+        raise ApiError(404, f"no request {request.match_info['request_id'][:200]} for this user")
+    return row
+
+
+async def get_request(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    row = await _own(request)
+    return web.json_response(await request_report(service.store, service.catalog, row))
+
+
+async def cancel_request(request: web.Request) -> web.Response:
+    """Cancel one's own request while it is open (409 once finished): tracks nobody else
+    waits for are released, a ticket nobody else needs is cancelled (engine/cancel.py)."""
+    service = request.app[SERVICE]
+    row = await _own(request)
+    body = await read_body(request, ReasonBody, optional=True)
+    outcome = await service.canceller.cancel_request(row.id, by="user", reason=body.reason or None,
+                                                     user_id=request[USER_ID])
+    if outcome.status != RequestStatus.CANCELLED.value:
+        raise ApiError(409, f"the request {outcome.status} before it could be cancelled")
+    report = await request_report(service.store, service.catalog, row.id)
+    return web.json_response({**(report or {}), "cancelled_tickets": len(outcome.cancelled_tickets),
+                              "released_tracks": len(outcome.released_tracks)})
