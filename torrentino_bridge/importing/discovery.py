@@ -5,7 +5,8 @@ extension counts and a `.flac` full of zeros does not parse. A file with an audi
 extension that does not parse stays a candidate marked unreadable: matching can still
 tie it to its track by name, and the track then fails as "corrupt" rather than "missing".
 Symlinks are never followed, hidden entries and `sample` files are skipped, and nothing
-outside the incoming directory is read.
+outside the incoming directory is read. The importer's own directory of cut tracks
+(split.SPLIT_DIR) is not listed: images.py adds the cut tracks it holds.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import mutagen
 
 from .errors import ImportSourceError
+from .split import SPLIT_DIR
 
 if TYPE_CHECKING:
     from .checks import FileChecks
@@ -136,7 +138,8 @@ def _walk(root: Path, directory: Path, audio: list[AudioFile], rejected: list[Re
             rejected.append(Rejected(rel, "symlink (not followed)"))
             continue
         if entry.name.startswith("."):
-            rejected.append(Rejected(rel, "hidden"))
+            if directory != root or entry.name != SPLIT_DIR:
+                rejected.append(Rejected(rel, "hidden"))
             continue
         st = entry.stat(follow_symlinks=False)
         if stat.S_ISDIR(st.st_mode):

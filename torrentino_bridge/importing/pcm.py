@@ -9,6 +9,7 @@ read. Verification, the CUE splitter and the library scan all decode through thi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,13 +46,19 @@ def block_frames(rate: int, channels: int, seconds: float = 1.0) -> int:
 
 
 @contextmanager
-def open_checked(path: Path) -> Iterator[soundfile.SoundFile]:
-    """libsndfile's reader for `path`; AbsurdHeader before any sample is read."""
-    with soundfile.SoundFile(str(path)) as sf:
-        problem = absurd(sf.samplerate, sf.channels, sf.frames)
-        if problem is not None:
-            raise AbsurdHeader(problem)
-        yield sf
+def open_checked(source: Path | int) -> Iterator[soundfile.SoundFile]:
+    """libsndfile's reader for a path (never through a symlink) or an open descriptor (left
+    open); AbsurdHeader before any sample is read."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW) if isinstance(source, Path) else source
+    try:
+        with soundfile.SoundFile(fd, closefd=False) as sf:
+            problem = absurd(sf.samplerate, sf.channels, sf.frames)
+            if problem is not None:
+                raise AbsurdHeader(problem)
+            yield sf
+    finally:
+        if isinstance(source, Path):
+            os.close(fd)
 
 
 def read_block(sf: soundfile.SoundFile, frames: int, *, dtype: str = "float32") -> np.ndarray:

@@ -19,11 +19,19 @@ def align(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> list[str]:
     return lines
 
 
+def shown_file(entry: Mapping[str, Any]) -> str:
+    """A file as people know it: a cut track by its image and sheet number."""
+    cut = entry.get("cut_from")
+    if isinstance(cut, Mapping):
+        return f"{cut.get('image')} [cue track {int(cut.get('track') or 0):02d}]"
+    return str(entry.get("file", ""))
+
+
 def render_table(report: Mapping[str, Any], labels: Mapping[str, str],
                  failed: Mapping[str, str]) -> str:
     """Matches, then tracks left without a file (with why), then the files set aside."""
     rows = [
-        (m["file"], labels.get(m["track_id"], m["track_id"]), ", ".join(m.get("signals", [])),
+        (shown_file(m), labels.get(m["track_id"], m["track_id"]), ", ".join(m.get("signals", [])),
          f"{m['confidence']:.3f}")
         for m in report.get("matches", [])
     ]
@@ -38,7 +46,7 @@ def render_table(report: Mapping[str, Any], labels: Mapping[str, str],
     if rejected:
         out += ["", "Files not imported:"]
         out += ["  " + line for line in align(
-            [(r["file"], r["reason"],
+            [(shown_file(r), r["reason"],
               f"{r['confidence']:.3f}" if r.get("confidence") is not None else "")
              for r in rejected],
             ("FILE", "REASON", "BEST CONFIDENCE"))]
