@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -528,6 +529,73 @@ def _cue_other_album() -> Case:
                               album="Low Tide"))
 
 
+# --------------------------------------------------------------------------- names as people write them
+def _scene(title: str) -> str:
+    """A title as scene releases write it: ASCII, lower case, underscores, no quotes."""
+    import unicodedata
+
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    ascii_title = ascii_title.replace("&", "and").replace("'", "")
+    return re.sub(r"[^a-z0-9()._]+", "_", ascii_title.lower()).strip("_")
+
+
+def _tagless(spec: AlbumSpec, fmt: Callable[[int, int, str], str], kind: AudioKind = "mp3") -> list[FileSpec]:
+    return _numbered(spec, fmt, kind=kind, tags="none")
+
+
+def _names_case(name: str, spec: AlbumSpec, fmt: Callable[[int, int, str], str], kind: AudioKind = "mp3") -> Case:
+    files = _tagless(spec, fmt, kind)
+    return Case(name, spec, files, _expect(files, spec))
+
+
+def _version_trap() -> Case:
+    """Live, remix, demo and acoustic takes of the album's songs, numbered like it, as long as
+    its tracks: another recording is not the catalog's track. Nothing may be taken."""
+    words = ["Live", "Remix", "Demo", "Acoustic"]
+    files = [FileSpec(f"{n:02d} - {t} ({words[n % 4]}).mp3", (d, n), "mp3", "none")
+             for d, n, t, *_ in SINGLE.tracks]
+    scene = [FileSpec(f"scene/{n:02d}-the_examples-{_scene(t)}_({words[n % 4].lower()})-grp.mp3", (d, n), "mp3",
+                      "none") for d, n, t, *_ in SINGLE.tracks]
+    return Case("version_trap", SINGLE, files + scene, {},
+                failed={SINGLE.track_id(1, n): "missing" for n in range(1, 13)})
+
+
+def _wrong_album_tagless() -> Case:
+    """Another record's files, scene-named, with this album's numbering and lengths."""
+    files = [FileSpec(f"{n:02d}-the_examples-{_scene(title)}-grp.mp3", (1, n), "mp3", "none", title=title)
+             for n, title in enumerate(_OTHER_TITLES, start=1)]
+    return Case("wrong_album_scene_tagless", SINGLE, files, {},
+                failed={SINGLE.track_id(1, n): "missing" for n in range(1, 13)})
+
+
+def _side(n: int) -> str:
+    return f"a{n}" if n <= 4 else f"b{n - 4}"
+
+
+def _name_cases() -> list[Case]:
+    return [
+        _names_case("scene_group_suffix", SINGLE, lambda d, n, t: f"{n:02d}-the_examples-{_scene(t)}-grp.mp3"),
+        _names_case("scene_album_folder", SINGLE,
+                    lambda d, n, t: f"The_Examples-Night_Drive-WEB-2011-GRP/{n:02d}-the_examples-{_scene(t)}-grp.mp3"),
+        _names_case("scene_packed_discs", DOUBLE, lambda d, n, t: f"{d}{n:02d}-the_examples-{_scene(t)}-grp.mp3"),
+        _names_case("scene_vinyl_sides", VINYL, lambda d, n, t: f"{_side(n)}-the_examples-{_scene(t)}-grp.mp3"),
+        _names_case("artist_dash_title", SINGLE, lambda d, n, t: f"The Examples - {t}.mp3"),
+        _names_case("title_dash_artist", SINGLE, lambda d, n, t: f"{t} - The Examples.mp3"),
+        _names_case("bracket_numbers", SINGLE, lambda d, n, t: f"[{n:02d}] {t}.ogg", kind="ogg"),
+        _names_case("track_word_numbers", SINGLE, lambda d, n, t: f"Track {n:02d} - {t}.ogg", kind="ogg"),
+        _names_case("artist_album_number_title", SINGLE,
+                    lambda d, n, t: f"The Examples - Night Drive - {n:02d} - {t}.mp3"),
+        _names_case("number_artist_title", SINGLE, lambda d, n, t: f"{n:02d}. The Examples - {t}.mp3"),
+        _names_case("disk_letter_folders", DOUBLE, lambda d, n, t: f"Disk {'AB'[d - 1]}/Track {n:02d}.ogg", kind="ogg"),
+        _names_case("disc_folders_numbered_on", DOUBLE,
+                    lambda d, n, t: f"Disc {d}/{n + (6 if d == 2 else 0):02d} - {t}.ogg", kind="ogg"),
+        _names_case("packed_numbers_only", DOUBLE, lambda d, n, t: f"{d}{n:02d}.ogg", kind="ogg"),
+        _names_case("cd_word_in_name", DOUBLE, lambda d, n, t: f"CD{d} - {n:02d} - {t}.mp3"),
+        _version_trap(),
+        _wrong_album_tagless(),
+    ]
+
+
 CASES: list[Case] = [
     _flat_numbered(), _flat_no_tags_mp3(), _tags_only(), _numbers_only(), _title_variants(),
     _bonus_and_missing(), _corrupt(), _truncated_ogg(), _symlink_outside(), _clutter(),
@@ -537,5 +605,6 @@ CASES: list[Case] = [
     _double_titles_only(), _twin_titles(), _mislabelled_copy(),
     _cue_single_flac(), _cue_latin1_crlf(), _cue_two_discs(), _cue_pregaps_no_titles(), _cue_vinyl_sides(),
     _cue_mp3_image(), _cue_overrun(), _cue_missing_image(), _cue_damaged_image(), _cue_other_album(),
+    *_name_cases(),
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}

@@ -120,7 +120,8 @@ def test_summary_over_the_whole_fixture_set(layout_root: Path, layout_media: Med
     with capsys.disabled():
         print(f"\nimport fixture set: {len(CASES)} layouts, {total} requested tracks: "
               f"correct {correct}, unmatched {unmatched} "
-              f"({expected_unmatched} by design: missing, corrupt, symlinked, other album, ambiguous), "
+              f"({expected_unmatched} by design: missing, corrupt, symlinked, other album or version, "
+              f"uncuttable image, ambiguous), "
               f"wrong {wrong}")
     assert wrong == 0
     assert unmatched == expected_unmatched           # no file that should match was left out

@@ -5,6 +5,13 @@ each signal says for or against (numbers from tags and from the path, title simi
 duration, the album tag). A signal that is absent says nothing; one that disagrees
 counts against. The confidence is the logistic of the score.
 
+A file name's title text is read against the album: parts that are the artist's or the
+album's name, a year or format tag, or (last) a release group's tag are dropped before
+titles are compared ("01-the_examples-neon_lights-grp" is "neon lights"). A word naming
+another recording (live, remix, demo, acoustic...) in the file's title that the catalog's
+title lacks rules the pair out: that file is not the catalog's track, whatever its number
+and length say.
+
 A file whose tags and name point at different tracks of the album contradicts itself (a
 renamed copy, or bad tags). Its name is then set aside and the contradiction counts
 against it: it may only go to the track its tag title names, on the tags' and duration's
@@ -23,12 +30,13 @@ The assignment runs twice:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .assignment import max_weight_matching
 from .names import NameInfo
-from .titles import title_similarity
+from .titles import normalise_title, title_similarity, version_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +98,17 @@ _ALBUM_DISAGREE = -1.0
 _CONFLICT = -3.0
 # A title this close names that track ("same song spelled differently", titles.py).
 _CLAIM_SIMILARITY = 0.85
+# The file's title names another recording of the song (live, remix...): outweighs an
+# agreeing number, length, title and album together.
+_OTHER_VERSION = -9.0
+# Dash-separated parts of a name that say nothing about the title: years and formats.
+_TAG_PART = re.compile(
+    r"(?:19|20)\d\d|flac|mp3|ogg|aac|alac|web|webflac|cd|cdm|cdr|cds|vinyl|vls|lp|ep|320|256|v0|v2|"
+    r"(?:16|24)bit|hi-?res|proper|repack|retail|promo|advance|int", re.I)
+# A release group's tag ends scene names: one short token.
+_GROUP_TAG = re.compile(r"[A-Za-z0-9]{2,12}")
+# Parts per name beyond which only the parser's own candidates are used (cost is quadratic).
+_MAX_PARTS = 8
 
 
 def logistic(x: float) -> float:
@@ -188,14 +207,51 @@ def _describe(source: str, alts: list[_Alt]) -> str:
     return f"{source} {disc}-{number:02d}" if disc is not None else f"{source} #{number}"
 
 
+def known_forms(names: Sequence[str]) -> frozenset[str]:
+    """Normalised artist and album names, with and without a leading "the"."""
+    found = set()
+    for name in names:
+        norm = normalise_title(name)
+        if norm:
+            found.add(norm)
+            found.add(norm.removeprefix("the "))
+    return frozenset(found)
+
+
+def _explained(part: str, *, last: bool, known: frozenset[str]) -> bool:
+    """Can this part of a name be left out of the title? (Never a word naming a version.)"""
+    norm = normalise_title(part)
+    if not norm or norm in known or norm.removeprefix("the ") in known:
+        return True
+    if version_words(part):
+        return False
+    return bool(_TAG_PART.fullmatch(part.strip())) or (last and bool(_GROUP_TAG.fullmatch(part.strip())))
+
+
+def name_titles(info: NameInfo, known: frozenset[str]) -> tuple[str, ...]:
+    """The parser's title candidates, plus each run of the name's parts whose other parts
+    are all explained (artist, album, year/format tags, a trailing group tag)."""
+    found = list(info.titles)
+    parts = info.parts
+    if 1 < len(parts) <= _MAX_PARTS:
+        last = len(parts) - 1
+        for i in range(len(parts)):
+            for j in range(i + 1, len(parts) + 1):
+                outside = [(k, parts[k]) for k in (*range(i), *range(j, len(parts)))]
+                if outside and all(_explained(p, last=k == last, known=known) for k, p in outside):
+                    found.append("-".join(parts[i:j]))
+    return tuple(dict.fromkeys(found))
+
+
 class Scorer:
     """Scores pairs for one album; precomputes the album's shape and each file's numbering."""
 
     def __init__(self, files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *,
-                 album_name: str | None, tolerance: float) -> None:
+                 album_name: str | None, tolerance: float, known_names: Sequence[str] = ()) -> None:
         self.files, self.tracks = files, tracks
         self.album_name = album_name
         self.tolerance = tolerance
+        known = known_forms([*known_names, *([album_name] if album_name else [])])
         discs: dict[int, int] = {}
         for t in tracks:
             discs[t.disc] = max(discs.get(t.disc, 0), t.number)
@@ -204,8 +260,15 @@ class Scorer:
         # How many tracks each hypothesis fits: one = decisive, several = ambiguous.
         self.fits = [[sum(_agrees(alts, t) for t in tracks) for _, alts in h] for h in self.hyps]
         self.tag_sims = [[title_similarity(f.tag_title, t.name) for t in tracks] for f in files]
-        self.name_sims = [[max((s for s in (title_similarity(c, t.name) for c in f.name.titles)
-                                if s is not None), default=None) for t in tracks] for f in files]
+        candidates = [name_titles(f.name, known) for f in files]
+        self.name_sims = [[max((s for s in (title_similarity(c, t.name) for c in cands)
+                                if s is not None), default=None) for t in tracks] for cands in candidates]
+        # Version words of each file (its name's title text and tag title) and of each
+        # catalog title; words the album's or artist's name holds are no evidence.
+        context = version_words(" ".join(known))
+        self.file_versions = [(version_words(" ".join(f.name.parts or f.name.titles[:1]))
+                               | version_words(f.tag_title or "")) - context for f in files]
+        self.track_words = [set(normalise_title(t.name).split()) for t in tracks]
         self.conflicts = [self._find_conflict(fi) for fi in range(len(files))]
 
     def _find_conflict(self, fi: int) -> _Conflict | None:
@@ -268,6 +331,11 @@ class Scorer:
                 total += _ALBUM_DISAGREE
                 signals.append("album tag differs")
 
+        other = self.file_versions[fi] - self.track_words[ti]
+        if other:
+            total += _OTHER_VERSION
+            signals.append(f"another version ({', '.join(sorted(other))})")
+
         contradicted = False
         if conflict is not None:
             total += _CONFLICT
@@ -277,11 +345,12 @@ class Scorer:
 
 
 def match(files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *, album_name: str | None,
-          tolerance: float, threshold: float) -> MatchResult:
-    """Assign files to tracks one-to-one; see the module docstring for the two passes."""
+          tolerance: float, threshold: float, known_names: Sequence[str] = ()) -> MatchResult:
+    """Assign files to tracks one-to-one; see the module docstring for the two passes.
+    `known_names`: the album's and tracks' artists, whose names in a file name are no title."""
     if not files or not tracks:
         return MatchResult()
-    scorer = Scorer(files, tracks, album_name=album_name, tolerance=tolerance)
+    scorer = Scorer(files, tracks, album_name=album_name, tolerance=tolerance, known_names=known_names)
     cut = logit(threshold)
     scores = [[scorer.score(fi, ti) for ti in range(len(tracks))] for fi in range(len(files))]
 

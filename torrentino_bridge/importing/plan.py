@@ -118,7 +118,7 @@ def plan_import(source_dir: Path, album: AlbumMeta, tracks: list[TrackMeta], med
     result = match(
         _file_facts(audio, health, prepared.cuts), _track_facts(album_order),
         album_name=album.name, tolerance=media.duration_tolerance_secs,
-        threshold=media.match_threshold,
+        threshold=media.match_threshold, known_names=_artists(album, album_order),
     )
     plan = _assemble(real_dir, album, requested, album_order, audio, health, result,
                      [RejectedFile(r.rel, r.reason) for r in prepared.rejected],
@@ -126,6 +126,10 @@ def plan_import(source_dir: Path, album: AlbumMeta, tracks: list[TrackMeta], med
     if checks is not None:
         checks.plans.put(memo_key, plan)
     return plan
+
+
+def _artists(album: AlbumMeta, tracks: Sequence[TrackMeta]) -> list[str]:
+    return list(dict.fromkeys(a for a in (album.artist, *(t.artist for t in tracks)) if a))
 
 
 def _album_key(album: AlbumMeta) -> tuple[object, ...]:
