@@ -107,8 +107,6 @@ _TAG_PART = re.compile(
     r"(?:16|24)bit|hi-?res|proper|repack|retail|promo|advance|int", re.I)
 # A release group's tag ends scene names: one short token.
 _GROUP_TAG = re.compile(r"[A-Za-z0-9]{2,12}")
-# Parts per name beyond which only the parser's own candidates are used (cost is quadratic).
-_MAX_PARTS = 8
 
 
 def logistic(x: float) -> float:
@@ -229,18 +227,18 @@ def _explained(part: str, *, last: bool, known: frozenset[str]) -> bool:
 
 
 def name_titles(info: NameInfo, known: frozenset[str]) -> tuple[str, ...]:
-    """The parser's title candidates, plus each run of the name's parts whose other parts
-    are all explained (artist, album, year/format tags, a trailing group tag)."""
-    found = list(info.titles)
-    parts = info.parts
-    if 1 < len(parts) <= _MAX_PARTS:
-        last = len(parts) - 1
-        for i in range(len(parts)):
-            for j in range(i + 1, len(parts) + 1):
-                outside = [(k, parts[k]) for k in (*range(i), *range(j, len(parts)))]
-                if outside and all(_explained(p, last=k == last, known=known) for k, p in outside):
-                    found.append("-".join(parts[i:j]))
-    return tuple(dict.fromkeys(found))
+    """The parser's title candidates, plus the name's parts without the explained ones at
+    either end (artist, album, year/format tags, a trailing group tag); never all of them."""
+    parts = list(info.parts)
+    if len(parts) < 2:
+        return info.titles
+    last = len(parts) - 1
+    i, j = 0, len(parts)
+    while j - i > 1 and _explained(parts[i], last=False, known=known):
+        i += 1
+    while j - i > 1 and _explained(parts[j - 1], last=j - 1 == last, known=known):
+        j -= 1
+    return tuple(dict.fromkeys([*info.titles, "-".join(parts[i:j])]))
 
 
 class Scorer:
