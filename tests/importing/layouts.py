@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tests.conftest import AlbumSpec
 from torrentino_bridge.domain.models import AlbumMeta, Availability, TrackMeta
-from torrentino_bridge.sim.audio import AudioKind, AudioTags, write_audio
+from torrentino_bridge.sim.audio import AudioKind, AudioTags, write_audio, write_tags
 
 from .cue_images import Piece, sheet_text, write_image
 
@@ -113,6 +113,9 @@ def _secs(spec: AlbumSpec, disc: int, number: int) -> int:
     return next(s for d, n, _, s, _ in spec.tracks if (d, n) == (disc, number))
 
 
+_ENCODED: dict[tuple[str, float, int], bytes] = {}
+
+
 def write_file(case_dir: Path, spec: AlbumSpec, f: FileSpec) -> None:
     path = case_dir / f.rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +139,15 @@ def write_file(case_dir: Path, spec: AlbumSpec, f: FileSpec) -> None:
     kind: AudioKind = "mp3" if f.damage == "mislabel-mp3" else f.kind
     seed = disc * 100 + number
     # The encoder is told the format, so the file's name (or lack of extension) is free.
-    write_audio(path, kind=kind, duration_secs=seconds, tags=tags, seed=seed)
+    # Many cases share a sound: each is encoded once per session, then copied and tagged.
+    key = (kind, seconds, seed)
+    if key not in _ENCODED:
+        write_audio(path, kind=kind, duration_secs=seconds, seed=seed)
+        _ENCODED[key] = path.read_bytes()
+    else:
+        path.write_bytes(_ENCODED[key])
+    if tags is not None:
+        write_tags(path, kind, tags)
     if f.damage == "truncate":
         data = path.read_bytes()
         path.write_bytes(data[: len(data) * 3 // 5])

@@ -66,6 +66,15 @@ class TrackFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """What one signal said about a pair, and how much it counted (log-odds)."""
+
+    field: str                            # number, title, duration, album, version, conflict
+    detail: str                           # "name #3 agrees", "0.41 similar", "0.2s apart"
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
 class PairScore:
     file: int
     track: int
@@ -74,6 +83,7 @@ class PairScore:
     signals: tuple[str, ...]
     duration_ok: bool
     contradicted: bool = False            # the file's own tags say it is another track
+    evidence: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,7 @@ class MatchResult:
     matched: dict[int, PairScore] = field(default_factory=dict)      # track index -> pair
     explained: dict[int, PairScore] = field(default_factory=dict)    # track index -> failed pair
     best_for_file: dict[int, PairScore] = field(default_factory=dict)
+    best_for_track: dict[int, PairScore] = field(default_factory=dict)
     # Tracks whose file could as well be another matched track's (and the other way
     # round): a coin flip, so neither gets a file. track index -> the other track index.
     ambiguous: dict[int, int] = field(default_factory=dict)
@@ -284,62 +295,75 @@ class Scorer:
         f, t = self.files[fi], self.tracks[ti]
         total = self.prior
         signals: list[str] = []
+        evidence: list[Evidence] = []
         # A file contradicting itself is judged on its tags and duration alone (see _conflict).
         conflict = self.conflicts[fi]
         trust_name = conflict is None
 
         verdicts = []
+        said = []
         for (source, alts), fits in zip(self.hyps[fi], self.fits[fi], strict=True):
             if source != "tag" and not trust_name:
                 continue
-            if _agrees(alts, t):
-                verdicts.append("strong" if fits == 1 else "weak")
-                signals.append(_describe(source, alts) + " ok")
-            else:
-                verdicts.append("no")
-                signals.append(_describe(source, alts) + " no")
+            agrees = _agrees(alts, t)
+            verdicts.append(("strong" if fits == 1 else "weak") if agrees else "no")
+            signals.append(_describe(source, alts) + (" ok" if agrees else " no"))
+            said.append(_describe(source, alts) + (" agrees" if agrees else " disagrees"))
         if verdicts:
+            weight = 0.0
             if "no" not in verdicts:
-                total += _NUMBER_AGREE if "strong" in verdicts else _NUMBER_AGREE_AMBIGUOUS
+                weight = _NUMBER_AGREE if "strong" in verdicts else _NUMBER_AGREE_AMBIGUOUS
             elif all(v == "no" for v in verdicts):
-                total += _NUMBER_DISAGREE
+                weight = _NUMBER_DISAGREE
+            total += weight
+            evidence.append(Evidence("number", ", ".join(said), weight))
 
         sims = [s for s in (self.tag_sims[fi][ti], self.name_sims[fi][ti] if trust_name else None)
                 if s is not None]
         if sims:
             best = max(sims)
-            total += title_llr(best)
+            weight = title_llr(best)
+            total += weight
             signals.append(f"title {best:.2f}")
+            evidence.append(Evidence("title", f"{best:.2f} similar", weight))
 
         duration_ok = True
         if f.duration is not None and t.duration is not None:
             diff = abs(f.duration - t.duration)
             duration_ok = diff <= self.tolerance
-            if use_duration and duration_ok:
-                total += duration_llr(diff, self.tolerance)
+            weight = duration_llr(diff, self.tolerance) if use_duration and duration_ok else 0.0
+            total += weight
             signals.append(f"dur {'' if duration_ok else 'off '}{diff:.1f}s")
+            evidence.append(Evidence("duration", f"{diff:.1f}s apart" + ("" if duration_ok else
+                                     f", over the {self.tolerance:g}s tolerance"), weight))
         elif f.duration is not None and f.duration <= 0:
             duration_ok = False
+            evidence.append(Evidence("duration", "no audio", 0.0))
 
         if f.tag_album and self.album_name:
             sim = title_similarity(f.tag_album, self.album_name)
             if sim is not None and sim >= 0.85:
                 total += _ALBUM_AGREE
+                evidence.append(Evidence("album", f"album tag {f.tag_album!r} agrees", _ALBUM_AGREE))
             elif sim is not None and sim < 0.5:
                 total += _ALBUM_DISAGREE
                 signals.append("album tag differs")
+                evidence.append(Evidence("album", f"album tag {f.tag_album!r} differs", _ALBUM_DISAGREE))
 
         other = self.file_versions[fi] - self.track_words[ti]
         if other:
             total += _OTHER_VERSION
             signals.append(f"another version ({', '.join(sorted(other))})")
+            evidence.append(Evidence("version", f"another version ({', '.join(sorted(other))})", _OTHER_VERSION))
 
         contradicted = False
         if conflict is not None:
             total += _CONFLICT
             contradicted = ti not in conflict.allowed
             signals.append(conflict.text)
-        return PairScore(fi, ti, total, logistic(total), tuple(signals), duration_ok, contradicted)
+            evidence.append(Evidence("conflict", conflict.text, _CONFLICT))
+        return PairScore(fi, ti, total, logistic(total), tuple(signals), duration_ok, contradicted,
+                         tuple(evidence))
 
 
 def match(files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *, album_name: str | None,
@@ -384,8 +408,12 @@ def match(files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *, album_nam
     best_for_file = {}
     for fi, row in enumerate(scores):
         best_for_file[fi] = max(row, key=lambda s: (not s.contradicted, s.logit, -s.track))
+    # The closest file of each track, among the files no track took when there are any.
+    free = [fi for fi in range(len(files)) if fi not in set(first.values())] or list(range(len(files)))
+    best_for_track = {ti: max((scores[fi][ti] for fi in free), key=lambda s: (not s.contradicted, s.logit, -s.file))
+                      for ti in range(len(tracks))}
     return MatchResult(matched=matched, explained=explained, best_for_file=best_for_file,
-                       ambiguous=ambiguous)
+                       best_for_track=best_for_track, ambiguous=ambiguous)
 
 
 # Two matched pairs whose files could be swapped for less than this (in log-odds) are

@@ -17,8 +17,9 @@ from ..config import MediaSettings
 from ..domain.models import AlbumMeta, TrackMeta
 from .checks import FileChecks
 from .discovery import AudioFile, discover
+from .explain import decided_by, evidence_json
 from .images import CutInfo, prepare
-from .matching import FileFacts, MatchResult, TrackFacts, match
+from .matching import Evidence, FileFacts, MatchResult, TrackFacts, logit, match
 from .names import NameInfo, parse_name, side_positions
 from .verify import Health, verify_file
 
@@ -31,6 +32,7 @@ class PlannedMatch:
     track: TrackMeta
     confidence: float
     signals: tuple[str, ...]
+    evidence: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,20 @@ class RejectedFile:
     track_id: str | None = None     # the track it was tied to, when there is one
     confidence: float | None = None
     signals: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()   # of its best pair
+    decided_by: str | None = None         # explain.decided_by of that pair
+
+
+@dataclass(frozen=True, slots=True)
+class Unmatched:
+    """A requested track left without a file, and the pair that came closest."""
+
+    track_id: str
+    reason: str
+    decided_by: str | None = None
+    best_file: str | None = None
+    confidence: float | None = None
+    evidence: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,7 @@ class ImportPlan:
     failed: dict[str, str]          # requested track id -> reason
     rejected: tuple[RejectedFile, ...]
     cuts: Mapping[str, CutInfo] = field(default_factory=dict)   # file rel -> the image it was cut from
+    unmatched: tuple[Unmatched, ...] = ()                          # why each failed track has no file
 
     @property
     def unmatched_track_ids(self) -> list[str]:
@@ -61,14 +78,25 @@ class ImportPlan:
         return {
             "matches": [
                 {"file": m.file.rel, "track_id": m.track.id, "confidence": round(m.confidence, 4),
-                 "track": track_label(m.track), "signals": list(m.signals), **self._cut_json(m.file.rel)}
+                 "track": track_label(m.track), "signals": list(m.signals),
+                 "evidence": evidence_json(m.evidence), **self._cut_json(m.file.rel)}
                 for m in self.matches
             ],
             "unmatched_tracks": self.unmatched_track_ids,
+            "unmatched_details": [
+                {"track_id": u.track_id, "reason": u.reason,
+                 **({"decided_by": u.decided_by} if u.decided_by else {}),
+                 **({"best_file": u.best_file, **self._cut_json(u.best_file)} if u.best_file else {}),
+                 **({"confidence": round(u.confidence, 4)} if u.confidence is not None else {}),
+                 **({"evidence": evidence_json(u.evidence)} if u.evidence else {})}
+                for u in self.unmatched
+            ],
             "rejected_files": [
                 {"file": r.file, "reason": r.reason,
                  **({"track_id": r.track_id} if r.track_id else {}),
                  **({"confidence": round(r.confidence, 4)} if r.confidence is not None else {}),
+                 **({"decided_by": r.decided_by} if r.decided_by else {}),
+                 **({"evidence": evidence_json(r.evidence)} if r.evidence else {}),
                  **self._cut_json(r.file)}
                 for r in self.rejected
             ],
@@ -202,28 +230,41 @@ def _assemble(real_dir: Path, album: AlbumMeta, requested: list[TrackMeta],
     wanted = {t.id for t in requested}
     matches: list[PlannedMatch] = []
     failed: dict[str, str] = {}
+    notes: dict[str, Unmatched] = {}
     file_fate: dict[int, RejectedFile] = {}
+    cut = logit(threshold)
     for ti, track in enumerate(album_order):
         pair = result.matched.get(ti)
         if pair is not None:
             if track.id in wanted:
-                matches.append(PlannedMatch(audio[pair.file], track, pair.confidence, pair.signals))
+                matches.append(PlannedMatch(audio[pair.file], track, pair.confidence, pair.signals, pair.evidence))
             else:
                 file_fate[pair.file] = RejectedFile(
                     audio[pair.file].rel, f"not requested: matches {track_label(track)}",
-                    track.id, pair.confidence, pair.signals)
+                    track.id, pair.confidence, pair.signals, pair.evidence)
             continue
         explained = result.explained.get(ti)
+        closest = result.best_for_track.get(ti)
         reason = MISSING
         if ti in result.ambiguous:
             reason = f"ambiguous: its file fits {track_label(album_order[result.ambiguous[ti]])} as well"
+            note = Unmatched(track.id, reason, "ambiguous")
         elif explained is not None:
             reason = _failure_reason(audio[explained.file], health[explained.file], track)
+            field = "file" if not health[explained.file].ok else "duration"
             file_fate[explained.file] = RejectedFile(
                 audio[explained.file].rel, f"{reason} (looks like {track_label(track)})",
-                track.id, explained.confidence, explained.signals)
+                track.id, explained.confidence, explained.signals, explained.evidence, field)
+            note = Unmatched(track.id, reason, field, audio[explained.file].rel, explained.confidence,
+                             explained.evidence)
+        elif closest is not None:
+            note = Unmatched(track.id, reason, decided_by(closest, healthy=health[closest.file].ok, cut=cut),
+                             audio[closest.file].rel, closest.confidence, closest.evidence)
+        else:
+            note = Unmatched(track.id, reason)
         if track.id in wanted:
             failed[track.id] = reason
+            notes[track.id] = note
 
     taken = {m.file.rel for m in matches}
     for fi, a in enumerate(audio):
@@ -236,22 +277,26 @@ def _assemble(real_dir: Path, album: AlbumMeta, requested: list[TrackMeta],
     order = {t.id: i for i, t in enumerate(requested)}
     matches.sort(key=lambda m: order[m.track.id])
     failed = {t.id: failed[t.id] for t in requested if t.id in failed}
-    return ImportPlan(real_dir, album, tuple(requested), tuple(matches), failed, tuple(rejected), dict(cuts))
+    unmatched = tuple(notes[t] for t in failed)
+    return ImportPlan(real_dir, album, tuple(requested), tuple(matches), failed, tuple(rejected), dict(cuts),
+                      unmatched)
 
 
 def _unassigned_reason(fi: int, a: AudioFile, h: Health, result: MatchResult,
                        album_order: list[TrackMeta], threshold: float) -> RejectedFile:
     best = result.best_for_file.get(fi)
     if not h.ok:
-        return RejectedFile(a.rel, _problem_reason(h))
+        return RejectedFile(a.rel, _problem_reason(h), decided_by="file")
     if best is None:
         return RejectedFile(a.rel, "no track to match")
     label = track_label(album_order[best.track])
+    field = decided_by(best, healthy=True, cut=logit(threshold))
     if best.track in result.ambiguous:
         other = track_label(album_order[result.ambiguous[best.track]])
         reason = f"ambiguous: fits {label} and {other} alike"
+        field = "ambiguous"
     elif best.track in result.matched and best.confidence >= threshold and best.duration_ok:
         reason = f"another file fits {label} better"
     else:
         reason = f"no confident match (best: {label})"
-    return RejectedFile(a.rel, reason, None, best.confidence, best.signals)
+    return RejectedFile(a.rel, reason, None, best.confidence, best.signals, best.evidence, field)
