@@ -185,7 +185,7 @@ def test_a_planted_split_directory_is_refused_not_followed(tmp_path: Path, plant
         (image.parent / SPLIT_DIR).write_bytes(b"not a directory")
     plan = plan_dir(image.parent, tmp_path)
     assert plan.matches == ()
-    assert plan.failed["nd-101"].startswith("corrupt: cannot cut Night Drive.flac: cannot keep the cut tracks")
+    assert plan.failed["nd-101"].startswith("not imported: cannot cut Night Drive.flac: cannot keep the cut tracks")
     assert list(outside.iterdir()) == []
 
 
@@ -215,3 +215,37 @@ def test_a_cp1251_sheet_is_read_in_the_code_page_that_fits_the_album(tmp_path: P
 def test_sheet_frames_become_samples_exactly() -> None:
     sheet = parse('FILE "a.flac" WAVE\nTRACK 01 AUDIO\nINDEX 01 00:00:00\nTRACK 02 AUDIO\nINDEX 01 00:02:01\n')
     assert sheet.tracks[1].start == 2 * 75 + 1 == cd_frames(2 + 1 / 75)
+
+
+def test_one_sheet_with_two_images_cuts_both(tmp_path: Path) -> None:
+    """Vinyl rips: one sheet, one FILE per side, each side numbered on from the last."""
+    ticket = tmp_path / "incoming" / "t"
+    side_a, side_b = PIECES[:2], [Piece(3, "Salt & Pepper", 2.2, 103)]
+    starts_a = write_image(ticket / "Side A.flac", side_a)
+    starts_b = write_image(ticket / "Side B.flac", [*side_b, Piece(4, "Paper Planes", 7.2, 104)])
+    text_a = sheet_text("Side A.flac", side_a, starts_a, album="Night Drive", performer=None)
+    text_b = sheet_text("Side B.flac", [*side_b, Piece(4, "Paper Planes", 7.2, 104)], starts_b, album=None,
+                        performer=None)
+    body_b = text_b[text_b.index('FILE "'):]
+    (ticket / "Night Drive.cue").write_text(text_a + body_b, encoding="utf-8")
+    plan = plan_dir(ticket, tmp_path)
+    assert {m.track.id: plan.cuts[m.file.rel].label() for m in plan.matches} == {
+        "nd-101": "Side A.flac [cue track 01]", "nd-102": "Side A.flac [cue track 02]",
+        "nd-103": "Side B.flac [cue track 03]", "nd-104": "Side B.flac [cue track 04]"}
+    reasons = {r.file: r.reason for r in plan.rejected}
+    assert reasons["Night Drive.cue"] == "CUE sheet: cuts Side A.flac into 2 tracks; cuts Side B.flac into 2 tracks"
+
+
+def test_a_sheet_of_single_track_files_leaves_them_to_ordinary_matching(tmp_path: Path) -> None:
+    ticket = tmp_path / "incoming" / "t"
+    for piece in PIECES:
+        write_image(ticket / f"{piece.number:02d} - {piece.title}.flac", [piece])
+    (ticket / "Night Drive.cue").write_text("".join(
+        f'FILE "{p.number:02d} - {p.title}.flac" WAVE\n  TRACK {p.number:02d} AUDIO\n    INDEX 01 00:00:00\n'
+        for p in PIECES), encoding="utf-8")
+    plan = plan_dir(ticket, tmp_path)
+    assert {m.track.id: m.file.rel for m in plan.matches} == {
+        "nd-101": "01 - Neon Lights.flac", "nd-102": "02 - Café Noir.flac", "nd-103": "03 - Salt & Pepper.flac"}
+    assert {r.file: r.reason for r in plan.rejected}["Night Drive.cue"] == (
+        "CUE sheet: its files hold one track each (matched as they are)")
+    assert not (ticket / SPLIT_DIR).exists()

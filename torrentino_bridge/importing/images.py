@@ -204,7 +204,8 @@ def _cut_entry(out: Prepared, root: Path, sheet_rel: str, sheet: CueSheet, index
         key = split_key(image.rel, os.lstat(image.path), spans)
         paths = split_image(image.path, spans, root, key, lossy=lossy, slack=rate if lossy else 0)
     except SplitError as err:
-        return _fail(out, root, sheet_rel, sheet, tracks, image.rel, f"corrupt: cannot cut {image.rel}: {err}")
+        group = "not imported" if err.ours else "corrupt"
+        return _fail(out, root, sheet_rel, sheet, tracks, image.rel, f"{group}: cannot cut {image.rel}: {err}")
     except (AbsurdHeader, OSError, RuntimeError, ValueError) as err:
         return _fail(out, root, sheet_rel, sheet, tracks, image.rel,
                      f"corrupt: the CUE image {image.rel} does not decode ({type(err).__name__}: {err})")

@@ -45,7 +45,12 @@ _LOSSLESS_WIDE = frozenset({"PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ALAC_20", "A
 
 
 class SplitError(Exception):
-    """The image could not be cut as its sheet says; the message is the reason for users."""
+    """The image could not be cut as its sheet says; the message is the reason for users.
+    `ours`: the fault is on this side (the directory cannot be written), not the image's."""
+
+    def __init__(self, message: str, *, ours: bool = False) -> None:
+        super().__init__(message)
+        self.ours = ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +103,10 @@ def split_image(image: Path, spans: Sequence[Span], root: Path, key: str, *, los
 @contextlib.contextmanager
 def _key_dir(root: Path, key: str) -> Iterator[tuple[int, Path]]:
     """root/.tb-split/key, created if needed, opened without following links and flocked."""
-    parent = os.open(root, _DIR_FLAGS)
+    try:
+        parent = os.open(root, _DIR_FLAGS)
+    except OSError as err:
+        raise SplitError(f"cannot open the ticket's directory ({err.strerror or err})", ours=True) from None
     try:
         top = _subdir(parent, SPLIT_DIR)
     finally:
@@ -115,13 +123,13 @@ def _key_dir(root: Path, key: str) -> Iterator[tuple[int, Path]]:
 
 
 def _subdir(parent: int, name: str) -> int:
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(name, 0o755, dir_fd=parent)
-        os.fsync(parent)
     try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o755, dir_fd=parent)
+            os.fsync(parent)
         return os.open(name, _DIR_FLAGS, dir_fd=parent)
-    except OSError as err:      # a file or a symlink planted under that name
-        raise SplitError(f"cannot keep the cut tracks in {name} ({err.strerror or err})") from None
+    except OSError as err:      # read-only, or a file or a symlink planted under that name
+        raise SplitError(f"cannot keep the cut tracks in {name} ({err.strerror or err})", ours=True) from None
 
 
 def _remove_parts(fd: int) -> None:
@@ -159,7 +167,7 @@ def _cut(image: Path, todo: Sequence[tuple[Span, str, int]], fd: int, *, lossy: 
     try:
         reader = os.open(image, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as err:
-        raise SplitError(f"cannot read the image ({err.strerror or err})") from None
+        raise SplitError(f"cannot read the image ({err.strerror or err})", ours=True) from None
     try:
         with open_checked(reader) as src:
             subtype, dtype = output_format(src.subtype, lossy=lossy)
@@ -170,7 +178,7 @@ def _cut(image: Path, todo: Sequence[tuple[Span, str, int]], fd: int, *, lossy: 
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as err:
         raise SplitError(f"the image does not decode ({type(err).__name__}: {err})") from None
     except OSError as err:
-        raise SplitError(f"cannot write the cut tracks ({err.strerror or err})") from None
+        raise SplitError(f"cannot write the cut tracks ({err.strerror or err})", ours=True) from None
     finally:
         os.close(reader)
 
