@@ -146,16 +146,16 @@ print(json.dumps({"rise_kib": kib("VmHWM") - before}))
 
 
 def test_cutting_a_long_image_holds_one_block_in_memory(tmp_path: Path) -> None:
-    """Three minutes of 96 kHz stereo 24-bit (100 MiB of int32 samples): RSS rises < 30 MiB."""
+    """A minute of 96 kHz stereo 24-bit (44 MiB of int32 samples): RSS rises < 30 MiB."""
     root = tmp_path / "t"
     root.mkdir()
     image = root / "hires.wav"
-    rate, seconds = 96_000, 180
+    rate, seconds = 96_000, 60
     with soundfile.SoundFile(str(image), "w", samplerate=rate, channels=2, subtype="PCM_24") as out:
         block = (np.sin(np.arange(10 * rate) / 30.0)[:, None].repeat(2, axis=1) * 0.2).astype(np.float32)
         for _ in range(seconds // 10):
             out.write(block)
-    spans = [[1, 0, 90 * rate], [2, 90 * rate, seconds * rate]]
+    spans = [[1, 0, 30 * rate], [2, 30 * rate, seconds * rate]]
     done = subprocess.run([sys.executable, "-c", _RSS_CUT, str(root), str(image), json.dumps(spans)],
                           capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(done.stdout)["rise_kib"] < 30 * 1024
@@ -249,3 +249,15 @@ def test_a_sheet_of_single_track_files_leaves_them_to_ordinary_matching(tmp_path
     assert {r.file: r.reason for r in plan.rejected}["Night Drive.cue"] == (
         "CUE sheet: its files hold one track each (matched as they are)")
     assert not (ticket / SPLIT_DIR).exists()
+
+
+def test_a_file_named_by_its_path_on_the_rippers_machine_is_found(tmp_path: Path) -> None:
+    image, starts = image_with_sheet(tmp_path / "incoming" / "t")
+    (image.parent / "Night Drive.cue").write_text(
+        sheet_text("C:\\Rips\\Night Drive.wav", PIECES, starts, album="Night Drive", performer=None))
+    (image.parent / "Night Drive.flac").rename(image.parent / "Other Name.flac")
+    plan = plan_dir(image.parent, tmp_path)
+    assert {plan.cuts[m.file.rel].image for m in plan.matches} == set()          # "Night Drive" is not there
+    (image.parent / "Other Name.flac").rename(image.parent / "Night Drive.flac")
+    plan = plan_dir(image.parent, tmp_path)
+    assert {plan.cuts[m.file.rel].image for m in plan.matches} == {"Night Drive.flac"}

@@ -163,15 +163,16 @@ def _fit(sheet: CueSheet, titles: Sequence[str]) -> float:
 def _resolve(sheet_rel: str, name: str, audio: Sequence[AudioFile], *, alone: bool) -> AudioFile | None:
     """The discovered audio file a FILE line names (inside the ticket's directory only)."""
     folder = PurePosixPath(sheet_rel).parent
-    target = posixpath.normpath((folder / name).as_posix())
-    if target == ".." or target.startswith("../") or target.startswith("/"):
-        return None
-    for same in (lambda a: a.rel == target, lambda a: a.rel.lower() == target.lower(),
-                 # a sheet written for the WAV rip, next to the FLAC it was compressed to
-                 lambda a: strip_extension(a.rel).lower() == strip_extension(target).lower()):
-        found = [a for a in audio if same(a)]
-        if len(found) == 1:
-            return found[0]
+    targets = [posixpath.normpath((folder / name).as_posix()),
+               # "C:/Rips/Album.wav": a path on the ripper's machine; the name is what counts
+               posixpath.normpath((folder / PurePosixPath(name).name).as_posix())]
+    for target in dict.fromkeys(t for t in targets if not (t == ".." or t.startswith(("../", "/")))):
+        for same in (lambda a, t=target: a.rel == t, lambda a, t=target: a.rel.lower() == t.lower(),
+                     # a sheet written for the WAV rip, next to the FLAC it was compressed to
+                     lambda a, t=target: strip_extension(a.rel).lower() == strip_extension(t).lower()):
+            found = [a for a in audio if same(a)]
+            if len(found) == 1:
+                return found[0]
     if alone:       # the only image of "Album.cue" is "Album.<any audio extension>"
         stem = strip_extension(sheet_rel).lower()
         found = [a for a in audio if strip_extension(a.rel).lower() == stem
