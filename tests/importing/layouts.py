@@ -430,7 +430,7 @@ def _pieces(spec: AlbumSpec, tracks: list[tuple[int, int]] | None = None, *, tit
 def _image(folder: str, stem: str, pieces: list[Piece], spec: AlbumSpec, *, sheet_name: str | None = None,
            named: str | None = None, encoding: str = "utf-8", newline: str = "\n", disc: int | None = None,
            fmt: str = "FLAC", subtype: str = "PCM_16", ext: str = "flac", lead_in: float = 0.0,
-           overrun: float = 0.0, album: str | None = None) -> Callable[[Path, Path], None]:
+           overrun: float = 0.0, album: str | None = None, embed: bool = False) -> Callable[[Path, Path], None]:
     """extras that write `folder/stem.ext` (the image) and its sheet. `named`: the file name
     the sheet gives (default: the image's); `overrun`: seconds the sheet's times run past
     the image (the image holds only the first pieces)."""
@@ -452,7 +452,14 @@ def _image(folder: str, stem: str, pieces: list[Piece], spec: AlbumSpec, *, shee
             starts.append(starts[-1] + round(before.seconds * 75))
         text = sheet_text(named or image_name, pieces, starts, album=album or spec.name, performer=spec.artist,
                           disc=disc, newline=newline, file_kind="MP3" if ext == "mp3" else "WAVE")
-        (base / (sheet_name or f"{stem}.cue")).write_bytes(text.encode(encoding))
+        if embed:              # inside the FLAC, as foobar2000 and CUETools write it
+            import mutagen.flac
+
+            flac = mutagen.flac.FLAC(base / image_name)
+            flac["CUESHEET"] = text
+            flac.save()
+        else:
+            (base / (sheet_name or f"{stem}.cue")).write_bytes(text.encode(encoding))
     return write
 
 
@@ -465,6 +472,11 @@ def _cue_single_flac() -> Case:
     stem = "The Examples - Night Drive"
     return Case("cue_single_flac", SINGLE, [], _cue_expect(SINGLE, f"{stem}.flac"),
                 extras=_image("", stem, _pieces(SINGLE), SINGLE))
+
+
+def _cue_embedded() -> Case:
+    return Case("cue_embedded_sheet", DOUBLE, [], _cue_expect(DOUBLE, "Two Sides.flac"),
+                extras=_image("", "Two Sides", _pieces(DOUBLE), DOUBLE, embed=True))
 
 
 def _cue_latin1_crlf() -> Case:
@@ -614,7 +626,8 @@ CASES: list[Case] = [
     _cd_folders(), _disc_folders_no_tags(), _disc_track_names(), _packed_numbers(),
     _continuous_numbers(), _double_missing_disc2_track(), _vinyl_sides(), _wrong_album(),
     _double_titles_only(), _twin_titles(), _mislabelled_copy(),
-    _cue_single_flac(), _cue_latin1_crlf(), _cue_two_discs(), _cue_pregaps_no_titles(), _cue_vinyl_sides(),
+    _cue_single_flac(), _cue_embedded(), _cue_latin1_crlf(), _cue_two_discs(), _cue_pregaps_no_titles(),
+    _cue_vinyl_sides(),
     _cue_mp3_image(), _cue_overrun(), _cue_missing_image(), _cue_damaged_image(), _cue_other_album(),
     *_name_cases(),
 ]

@@ -261,3 +261,30 @@ def test_a_file_named_by_its_path_on_the_rippers_machine_is_found(tmp_path: Path
     (image.parent / "Other Name.flac").rename(image.parent / "Night Drive.flac")
     plan = plan_dir(image.parent, tmp_path)
     assert {plan.cuts[m.file.rel].image for m in plan.matches} == {"Night Drive.flac"}
+
+
+def _embed(path: Path, text: str) -> None:
+    import mutagen.flac
+
+    flac = mutagen.flac.FLAC(path)
+    flac["CUESHEET"] = text
+    flac.save()
+
+
+def test_a_flac_image_carrying_its_own_sheet_is_cut(tmp_path: Path) -> None:
+    """foobar2000 / CUETools images: the sheet is a CUESHEET comment inside the FLAC."""
+    image, starts = image_with_sheet(tmp_path / "incoming" / "t")
+    (image.parent / "Night Drive.cue").unlink()
+    _embed(image, sheet_text("CDImage.wav", PIECES, starts, album="Night Drive", performer=None))
+    plan = plan_dir(image.parent, tmp_path)
+    assert [m.track.id for m in plan.matches] == ["nd-101", "nd-102", "nd-103"]
+    assert {r.file: r.reason for r in plan.rejected} == {"Night Drive.flac": "CUE image: cut by its embedded CUE sheet"}
+
+
+def test_a_track_file_carrying_its_whole_cds_sheet_is_left_alone(tmp_path: Path) -> None:
+    ticket = tmp_path / "incoming" / "t"
+    write_image(ticket / "01 - Neon Lights.flac", PIECES[:1])
+    _embed(ticket / "01 - Neon Lights.flac", sheet_text("CD.wav", PIECES, [0, 300, 800], album=None, performer=None))
+    plan = plan_dir(ticket, tmp_path)
+    assert [(m.file.rel, m.track.id) for m in plan.matches] == [("01 - Neon Lights.flac", "nd-101")]
+    assert not (ticket / SPLIT_DIR).exists()

@@ -77,6 +77,7 @@ class AudioFile:
     duration: float | None
     tags: FileTags = field(default_factory=FileTags)
     error: str | None = None    # why it does not parse (then container is None)
+    sheet: bool = False         # carries a CUE sheet (FLAC CUESHEET block or comment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +204,14 @@ def inspect_file(path: Path, rel: str, size: int) -> AudioFile | Rejected:
     length = getattr(getattr(parsed, "info", None), "length", None)
     duration = float(length) if length is not None else None
     return AudioFile(path, rel, size, container, CONTAINER_EXT[container], duration,
-                     tags=read_tags(parsed))
+                     tags=read_tags(parsed), sheet=_carries_sheet(parsed))
+
+
+def _carries_sheet(parsed: object) -> bool:
+    if getattr(parsed, "cuesheet", None) is not None:
+        return True
+    tags = getattr(parsed, "tags", None)
+    return _first(tags, "cuesheet") is not None if tags else False
 
 
 class _Nameless(io.RawIOBase):

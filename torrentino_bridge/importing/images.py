@@ -9,6 +9,10 @@ of them (number, title, disc, vinyl side) as their name evidence; the image itse
 aside with the reason, so it is never matched as a track. A FILE entry holding one track
 is an ordinary track file and is left to ordinary matching.
 
+A FLAC file no sheet names may carry its sheet inside (a CUESHEET comment, as foobar2000
+and CUETools write it, or the FLAC CUESHEET block): it is cut the same way, provided the
+sheet fits inside the file (a track file carrying its whole CD's sheet is left alone).
+
 When an image cannot be cut (not there, does not decode, shorter than its sheet), each of
 its sheet's tracks becomes a placeholder that cannot be imported but can be matched in
 the explaining pass: its catalog track then fails with the reason instead of "missing".
@@ -16,6 +20,7 @@ the explaining pass: its catalog track then fails with the reason instead of "mi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import re
@@ -25,10 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+import mutagen.flac
+
 from .cue import (
     FRAMES_PER_SECOND,
     MAX_SHEET_BYTES,
     CueError,
+    CueFile,
     CueSheet,
     CueTrack,
     frames_text,
@@ -87,7 +95,7 @@ def prepare(found: Discovery, root: Path, album_titles: Sequence[str],
             checks: FileChecks | None = None) -> Prepared:
     """Cut every image a sheet in `found` describes; blocking (decoding, encoding, fsync)."""
     sheets = sorted((r.rel for r in found.rejected if _is_sheet(r)), key=lambda rel: _sheet_rank(rel, found.audio))
-    if not sheets:
+    if not sheets and not any(a.sheet for a in found.audio):
         return Prepared(list(found.audio), list(found.rejected))
     out = Prepared([], [r for r in found.rejected if r.rel not in sheets])
     claimed: dict[str, str] = {}              # image rel -> sheet rel
@@ -115,9 +123,47 @@ def prepare(found: Discovery, root: Path, album_titles: Sequence[str],
                 verb = "CUE image: cut by" if note.startswith("cuts ") else f"CUE image not cut ({note}); sheet"
                 out.rejected.append(Rejected(image.rel, f"{verb} {rel}"))
         out.rejected.append(Rejected(rel, "CUE sheet: " + "; ".join(done)))
+    for image in found.audio:
+        if image.rel not in claimed and (embedded := _embedded(image)) is not None:
+            claimed[image.rel] = f"{image.rel} (embedded CUE sheet)"
+            note = _cut_entry(out, root, claimed[image.rel], embedded, 0, image, checks)
+            verb = "CUE image: cut by" if note.startswith("cuts ") else f"CUE image not cut ({note}); sheet:"
+            out.rejected.append(Rejected(image.rel, f"{verb} its embedded CUE sheet"))
     out.audio = [a for a in found.audio if a.rel not in claimed] + out.audio
     out.rejected.sort(key=lambda r: r.rel)
     return out
+
+
+def _embedded(image: AudioFile) -> CueSheet | None:
+    """The sheet a FLAC file carries, when it describes 2+ tracks that all start inside it."""
+    if not image.sheet or image.container != "FLAC" or not image.duration:
+        return None
+    try:
+        flac = mutagen.flac.FLAC(image.path)
+    except Exception:  # mutagen raises many types for damaged files; verification says why
+        return None
+    rate = flac.info.sample_rate
+    sheet: CueSheet | None = None
+    text = (flac.tags or {}).get("cuesheet") if flac.tags is not None else None
+    if text:
+        with contextlib.suppress(CueError):
+            parsed = parse(text[0])
+            tracks = parsed.tracks_in(0)
+            sheet = CueSheet(parsed.files[:1], tuple(tracks), parsed.title, parsed.performer, parsed.disc)
+    elif flac.cuesheet is not None and rate:
+        tracks = []
+        for t in flac.cuesheet.tracks:
+            ones = [i.index_offset for i in t.indexes if i.index_number == 1]
+            if t.track_number < 100 and t.type == 0 and ones:
+                start = (t.start_offset + ones[0]) * FRAMES_PER_SECOND // rate
+                tracks.append(CueTrack(t.track_number, 0, start))
+        album = flac.tags.get("album", [None])[0] if flac.tags is not None else None
+        sheet = CueSheet((CueFile(PurePosixPath(image.rel).name, "WAVE"),), tuple(tracks), album) if tracks else None
+    if sheet is None or len(sheet.tracks) < 2:
+        return None
+    if any(t.start * rate >= flac.info.total_samples * FRAMES_PER_SECOND for t in sheet.tracks):
+        return None
+    return sheet
 
 
 def _is_sheet(r: Rejected) -> bool:
