@@ -583,6 +583,15 @@ def _version_trap() -> Case:
                 failed={SINGLE.track_id(1, n): "missing" for n in range(1, 13)})
 
 
+def _live_album() -> Case:
+    """The live album: plain titles, right numbers, lengths within the tolerance; only the
+    album tag says "Live". Not the studio album's tracks."""
+    files = [FileSpec(f"{n:02d} - {t}.flac", (d, n), "flac", album="Night Drive (Live at the Roxy)")
+             for d, n, t, *_ in SINGLE.tracks]
+    return Case("live_album_tags", SINGLE, files, {},
+                failed={SINGLE.track_id(1, n): "missing" for n in range(1, 13)})
+
+
 def _wrong_album_tagless() -> Case:
     """Another record's files, scene-named, with this album's numbering and lengths."""
     files = [FileSpec(f"{n:02d}-the_examples-{_scene(title)}-grp.mp3", (1, n), "mp3", "none", title=title)
@@ -615,6 +624,7 @@ def _name_cases() -> list[Case]:
         _names_case("packed_numbers_only", DOUBLE, lambda d, n, t: f"{d}{n:02d}.ogg", kind="ogg"),
         _names_case("cd_word_in_name", DOUBLE, lambda d, n, t: f"CD{d} - {n:02d} - {t}.mp3"),
         _version_trap(),
+        _live_album(),
         _wrong_album_tagless(),
     ]
 

@@ -8,9 +8,9 @@ counts against. The confidence is the logistic of the score.
 A file name's title text is read against the album: parts that are the artist's or the
 album's name, a year or format tag, or (last) a release group's tag are dropped before
 titles are compared ("01-the_examples-neon_lights-grp" is "neon lights"). A word naming
-another recording (live, remix, demo, acoustic...) in the file's title that the catalog's
-title lacks rules the pair out: that file is not the catalog's track, whatever its number
-and length say.
+another recording (live, remix, demo, acoustic...) in the file's title or album tag that
+the catalog's title (and album name) lacks rules the pair out: that file is not the
+catalog's track, whatever its number and length say.
 
 A file whose tags and name point at different tracks of the album contradicts itself (a
 renamed copy, or bad tags). Its name is then set aside and the contradiction counts
@@ -276,7 +276,8 @@ class Scorer:
         # catalog title; words the album's or artist's name holds are no evidence.
         context = version_words(" ".join(known))
         self.file_versions = [(version_words(" ".join(f.name.parts or f.name.titles[:1]))
-                               | version_words(f.tag_title or "")) - context for f in files]
+                               | version_words(f.tag_title or "") | version_words(f.tag_album or "")) - context
+                              for f in files]
         self.track_words = [set(normalise_title(t.name).split()) for t in tracks]
         self.conflicts = [self._find_conflict(fi) for fi in range(len(files))]
 
