@@ -46,10 +46,12 @@ def block_frames(rate: int, channels: int, seconds: float = 1.0) -> int:
 
 
 @contextmanager
-def open_checked(source: Path | int) -> Iterator[soundfile.SoundFile]:
-    """libsndfile's reader for a path (never through a symlink) or an open descriptor (left
-    open); AbsurdHeader before any sample is read."""
-    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW) if isinstance(source, Path) else source
+def open_checked(source: Path | int, *, follow_symlinks: bool = False) -> Iterator[soundfile.SoundFile]:
+    """libsndfile's reader for a path (not through a symlink unless `follow_symlinks`: a
+    ticket's files never are, a library's may be) or an open descriptor (left open);
+    AbsurdHeader before any sample is read."""
+    flags = os.O_RDONLY | (0 if follow_symlinks else os.O_NOFOLLOW)
+    fd = os.open(source, flags) if isinstance(source, Path) else source
     try:
         with soundfile.SoundFile(fd, closefd=False) as sf:
             problem = absurd(sf.samplerate, sf.channels, sf.frames)

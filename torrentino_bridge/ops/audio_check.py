@@ -149,7 +149,7 @@ class _DecodeFailed(Exception):
 def _decode_ends(path: Path) -> float:
     try:
         # Bounded reads whatever the header claims (importing.pcm); absurd headers are corrupt.
-        with open_checked(path) as audio:
+        with open_checked(path, follow_symlinks=True) as audio:   # a library may link its files
             frames, rate = audio.frames, audio.samplerate
             if frames <= 0 or rate <= 0:
                 raise _DecodeFailed("decoder finds no audio frames")
