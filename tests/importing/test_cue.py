@@ -6,6 +6,8 @@ import codecs
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from torrentino_bridge.importing.cue import (
     CueError,
@@ -131,3 +133,18 @@ def test_times() -> None:
     assert to_samples(1, 48000) == 640
     assert to_samples(1, 22050) == 294
     assert to_samples(1, 8000) == 107                  # 106.67: nearest sample
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(
+    st.sampled_from(['FILE "a.flac" WAVE', "FILE", "TRACK 01 AUDIO", "TRACK 2", "TRACK x", "INDEX 01 00:00:00",
+                     "INDEX 00 00:01:00", "INDEX 01 99:59:74", "INDEX 01", "INDEX 1 1:2:3", 'TITLE "', "TITLE",
+                     "PERFORMER x", "REM DISCNUMBER 2", "REM DISCNUMBER", "\ufeffFILE x"]),
+    st.text(max_size=40)), max_size=30))
+def test_any_text_parses_or_says_why(lines: list[str]) -> None:
+    """Torrent-supplied sheets: whatever the text, a sheet or a CueError, nothing else."""
+    try:
+        sheet = parse("\n".join(lines))
+    except CueError:
+        return
+    assert sheet.tracks and all(0 <= t.file < len(sheet.files) for t in sheet.tracks)
