@@ -8,12 +8,11 @@ from torrentino_bridge.importing.matching import (
     FileFacts,
     TrackFacts,
     duration_llr,
-    known_forms,
     logistic,
     match,
-    name_titles,
     title_llr,
 )
+from torrentino_bridge.importing.name_titles import known_forms, name_titles
 from torrentino_bridge.importing.names import parse_name
 
 TITLES = ["Neon Lights", "Café Noir", "Salt & Pepper", "Paper Planes", "Midnight Train",

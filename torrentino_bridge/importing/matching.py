@@ -5,9 +5,9 @@ each signal says for or against (numbers from tags and from the path, title simi
 duration, the album tag). A signal that is absent says nothing; one that disagrees
 counts against. The confidence is the logistic of the score.
 
-A file name's title text is read against the album: parts that are the artist's or the
-album's name, a year or format tag, or (last) a release group's tag are dropped before
-titles are compared ("01-the_examples-neon_lights-grp" is "neon lights"). A word naming
+A file name's title text is read against the album (name_titles.py: the artist's and the
+album's names, year and format tags, a release group's tag are cut off before titles are
+compared, so "01-the_examples-neon_lights-grp" is "neon lights"). A word naming
 another recording (live, remix, demo, acoustic...) in the file's title or album tag that
 the catalog's title (and album name) lacks rules the pair out: that file is not the
 catalog's track, whatever its number and length say.
@@ -30,11 +30,11 @@ The assignment runs twice:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .assignment import max_weight_matching
+from .name_titles import known_forms, name_titles
 from .names import NameInfo
 from .titles import normalise_title, title_similarity, version_words
 
@@ -112,12 +112,7 @@ _CLAIM_SIMILARITY = 0.85
 # The file's title names another recording of the song (live, remix...): outweighs an
 # agreeing number, length, title and album together.
 _OTHER_VERSION = -9.0
-# Dash-separated parts of a name that say nothing about the title: years and formats.
-_TAG_PART = re.compile(
-    r"(?:19|20)\d\d|flac|mp3|ogg|aac|alac|web|webflac|cd|cdm|cdr|cds|vinyl|vls|lp|ep|320|256|v0|v2|"
-    r"(?:16|24)bit|hi-?res|proper|repack|retail|promo|advance|int", re.I)
-# A release group's tag ends scene names: one short token.
-_GROUP_TAG = re.compile(r"[A-Za-z0-9]{2,12}")
+
 
 
 def logistic(x: float) -> float:
@@ -214,42 +209,6 @@ def _describe(source: str, alts: list[_Alt]) -> str:
     if position is not None:
         return f"{source} pos {position}"
     return f"{source} {disc}-{number:02d}" if disc is not None else f"{source} #{number}"
-
-
-def known_forms(names: Sequence[str]) -> frozenset[str]:
-    """Normalised artist and album names, with and without a leading "the"."""
-    found = set()
-    for name in names:
-        norm = normalise_title(name)
-        if norm:
-            found.add(norm)
-            found.add(norm.removeprefix("the "))
-    return frozenset(found)
-
-
-def _explained(part: str, *, last: bool, known: frozenset[str]) -> bool:
-    """Can this part of a name be left out of the title? (Never a word naming a version.)"""
-    norm = normalise_title(part)
-    if not norm or norm in known or norm.removeprefix("the ") in known:
-        return True
-    if version_words(part):
-        return False
-    return bool(_TAG_PART.fullmatch(part.strip())) or (last and bool(_GROUP_TAG.fullmatch(part.strip())))
-
-
-def name_titles(info: NameInfo, known: frozenset[str]) -> tuple[str, ...]:
-    """The parser's title candidates, plus the name's parts without the explained ones at
-    either end (artist, album, year/format tags, a trailing group tag); never all of them."""
-    parts = list(info.parts)
-    if len(parts) < 2:
-        return info.titles
-    last = len(parts) - 1
-    i, j = 0, len(parts)
-    while j - i > 1 and _explained(parts[i], last=False, known=known):
-        i += 1
-    while j - i > 1 and _explained(parts[j - 1], last=j - 1 == last, known=known):
-        j -= 1
-    return tuple(dict.fromkeys([*info.titles, "-".join(parts[i:j])]))
 
 
 class Scorer:
