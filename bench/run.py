@@ -2,7 +2,7 @@
 against its baseline taken in the same run; a table on stdout, one JSON file per
 figure in bench/results/, and bench/results/summary.json with the machine's load.
 
-names: events, completion, intake, readers, scale (default: all, in this order)
+names: events, completion, intake, readers, scale, import (default: all, in this order)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import completion, events, intake, readers, scale
+from . import completion, events, import_album, intake, readers, scale
 from .common import RESULTS, Result, busy_fraction, machine
 
 BENCHES: dict[str, Callable[[], Awaitable[Result | list[Result]]]] = {
@@ -24,6 +24,7 @@ BENCHES: dict[str, Callable[[], Awaitable[Result | list[Result]]]] = {
     "intake": intake.run,
     "readers": readers.run,
     "scale": scale.run,
+    "import": import_album.run,
 }
 
 
@@ -44,6 +45,9 @@ def table(results: list[Result]) -> str:
             extra = f" (p50 {r.detail['p50_ms']:g} ms)"
         elif r.name == "insert_to_post":
             extra = f" (p50 {r.detail['steady_p50_ms']:g} ms)"
+        elif r.name == "import_album":
+            extra = (f" (image+CUE {r.detail['image_import_median']:g} s; cut "
+                     f"{r.detail['split_over_decode']:g}x one decode)")
         rows.append((r.figure, _baseline(r), f"{r.value:g} {r.unit}{extra}", r.target, "yes" if r.met else "NO"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = []

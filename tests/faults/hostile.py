@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
@@ -134,3 +136,23 @@ def insert_hostile(db: str, table: str, row: dict[str, Any]) -> int | None:
         return None
     finally:
         conn.close()
+# --- audio headers ----------------------------------------------------------------------
+
+def hostile_wav(path: Path, body_bytes: int, *, rate: int = 2_000_000_000, channels: int = 1) -> Path:
+    """A well-formed PCM WAV whose header states `rate` Hz, with `body_bytes` of samples.
+
+    The body is a repeating ramp, written in 1 MiB pieces (no big buffer in the test)."""
+    bits = 16
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, (rate * block) & 0xFFFFFFFF, block, bits)
+    piece = bytes(range(256)) * 4096
+    with open(path, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + body_bytes) + b"WAVE")
+        f.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)
+        f.write(b"data" + struct.pack("<I", body_bytes))
+        left = body_bytes
+        while left:
+            n = min(left, len(piece))
+            f.write(piece[:n])
+            left -= n
+    return path

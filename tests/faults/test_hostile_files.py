@@ -21,8 +21,9 @@ from hypothesis import example, given, note
 from hypothesis import strategies as st
 
 from tests.conftest import album, build_catalog, write_config
+from tests.faults.conftest import Scale
 from tests.faults.harness import audio_problem
-from tests.faults.hostile import LoopCaller, prop_settings, run_property
+from tests.faults.hostile import LoopCaller, hostile_wav, prop_settings, run_property
 from torrentino_bridge.config import load_settings
 from torrentino_bridge.importing import ImportJob, import_tracks, plan_import
 from torrentino_bridge.importing.discovery import discover
@@ -232,3 +233,38 @@ async def test_a_name_that_is_not_utf8_is_rejected_by_name(world: World) -> None
         await catalog.close()
     assert set(outcome.imported) == {T2}
     assert outcome.failed == {T1: "missing"}
+
+
+@pytest.mark.parametrize("rate", [2_000_000_000, 0, 96_000])
+async def test_an_absurd_audio_header_is_corrupt_and_the_good_file_still_imports(
+        world: World, scale: Scale, rate: int) -> None:
+    """Issue 12: a WAV whose header claims a 2 GHz (or 0 Hz) sample rate is refused as corrupt
+    without decoding its body; one with a real rate but the wrong length for its track is
+    decoded in bounded reads and fails on its duration. 64 MiB bodies under `make faults`."""
+    media = world.settings.media
+    ticket = media.incoming / f"tb-absurd-{rate}"
+    ticket.mkdir()
+    body = (64 if scale.name == "full" else 8) << 20
+    hostile_wav(ticket / "01 - First Song.wav", body, rate=rate)
+    shutil.copyfile(world.second, ticket / "02 - Second Song.ogg")
+    catalog = await open_catalog(world.settings.catalog.db)
+    bridge_db = await open_bridge_db(world.settings.bridge.db)
+    try:
+        album_meta = await catalog.get_album(SPEC.id)
+        tracks: Any = await catalog.get_album_tracks(SPEC.id)
+        plan = await asyncio.to_thread(plan_import, ticket, album_meta, tracks, media, album_tracks=tracks)
+        outcome = await import_tracks(ImportJob(f"absurd-{rate}", album_meta, tracks, ticket),
+                                      bridge_db=bridge_db, catalog=catalog, media=media)
+    finally:
+        await bridge_db.close()
+        await catalog.close()
+    reason = {r.file: r.reason for r in plan.rejected}["01 - First Song.wav"]
+    if rate == 2_000_000_000:
+        assert reason.startswith("corrupt: absurd header (sample rate 2000000000 Hz)"), reason
+    elif rate == 0:
+        assert reason.startswith("corrupt: "), reason
+    else:                   # 8-64 MiB at 96 kHz is a long file: another recording, not track 1
+        assert reason.startswith("duration "), reason
+    assert T1 in outcome.failed
+    assert set(outcome.imported) == {T2}
+    assert audio_problem(media.root / outcome.imported[T2], "Second Song") is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ from pathlib import Path
 
 from tests.conftest import AlbumSpec
 from torrentino_bridge.domain.models import AlbumMeta, Availability, TrackMeta
-from torrentino_bridge.sim.audio import AudioKind, AudioTags, write_audio
+from torrentino_bridge.sim.audio import AudioKind, AudioTags, write_audio, write_tags
+
+from .cue_images import Piece, sheet_text, write_image
 
 ARTIST = "The Examples"
 
@@ -110,6 +113,9 @@ def _secs(spec: AlbumSpec, disc: int, number: int) -> int:
     return next(s for d, n, _, s, _ in spec.tracks if (d, n) == (disc, number))
 
 
+_ENCODED: dict[tuple[str, float, int], bytes] = {}
+
+
 def write_file(case_dir: Path, spec: AlbumSpec, f: FileSpec) -> None:
     path = case_dir / f.rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +139,15 @@ def write_file(case_dir: Path, spec: AlbumSpec, f: FileSpec) -> None:
     kind: AudioKind = "mp3" if f.damage == "mislabel-mp3" else f.kind
     seed = disc * 100 + number
     # The encoder is told the format, so the file's name (or lack of extension) is free.
-    write_audio(path, kind=kind, duration_secs=seconds, tags=tags, seed=seed)
+    # Many cases share a sound: each is encoded once per session, then copied and tagged.
+    key = (kind, seconds, seed)
+    if key not in _ENCODED:
+        write_audio(path, kind=kind, duration_secs=seconds, seed=seed)
+        _ENCODED[key] = path.read_bytes()
+    else:
+        path.write_bytes(_ENCODED[key])
+    if tags is not None:
+        write_tags(path, kind, tags)
     if f.damage == "truncate":
         data = path.read_bytes()
         path.write_bytes(data[: len(data) * 3 // 5])
@@ -399,6 +413,222 @@ def _vinyl_sides() -> Case:
     return Case("vinyl_sides", VINYL, files, _expect(files, VINYL))
 
 
+# --------------------------------------------------------------------------- CUE images
+def cut(image: str, number: int) -> str:
+    """How a cut track is named in expectations (images.CutInfo.label)."""
+    return f"{image} [cue track {number:02d}]"
+
+
+def _pieces(spec: AlbumSpec, tracks: list[tuple[int, int]] | None = None, *, titles: bool = True,
+            pregap: float = 0.0, titles_from: list[str] | None = None) -> list[Piece]:
+    chosen = tracks or [(d, n) for d, n, *_ in spec.tracks]
+    return [Piece(index, (titles_from[index - 1] if titles_from else _title(spec, d, n)) if titles else None,
+                  _secs(spec, d, n) + 0.2, d * 100 + n, pregap=pregap if index > 1 else 0.0)
+            for index, (d, n) in enumerate(chosen, start=1)]
+
+
+def _image(folder: str, stem: str, pieces: list[Piece], spec: AlbumSpec, *, sheet_name: str | None = None,
+           named: str | None = None, encoding: str = "utf-8", newline: str = "\n", disc: int | None = None,
+           fmt: str = "FLAC", subtype: str = "PCM_16", ext: str = "flac", lead_in: float = 0.0,
+           overrun: float = 0.0, album: str | None = None, embed: bool = False) -> Callable[[Path, Path], None]:
+    """extras that write `folder/stem.ext` (the image) and its sheet. `named`: the file name
+    the sheet gives (default: the image's); `overrun`: seconds the sheet's times run past
+    the image (the image holds only the first pieces)."""
+    def write(case_dir: Path, outside: Path) -> None:
+        base = case_dir / folder if folder else case_dir
+        image_name = f"{stem}.{ext}"
+        audio = pieces
+        if overrun:
+            keep, total = [], 0.0
+            for p in pieces:
+                if total + p.seconds > sum(q.seconds for q in pieces) - overrun:
+                    break
+                keep.append(p)
+                total += p.seconds
+            audio = keep
+        starts = write_image(base / image_name, audio, fmt=fmt, subtype=subtype, lead_in=lead_in)
+        while len(starts) < len(pieces):           # the sheet goes on past the image's end
+            before = pieces[len(starts) - 1]
+            starts.append(starts[-1] + round(before.seconds * 75))
+        text = sheet_text(named or image_name, pieces, starts, album=album or spec.name, performer=spec.artist,
+                          disc=disc, newline=newline, file_kind="MP3" if ext == "mp3" else "WAVE")
+        if embed:              # inside the FLAC, as foobar2000 and CUETools write it
+            import mutagen.flac
+
+            flac = mutagen.flac.FLAC(base / image_name)
+            flac["CUESHEET"] = text
+            flac.save()
+        else:
+            (base / (sheet_name or f"{stem}.cue")).write_bytes(text.encode(encoding))
+    return write
+
+
+def _cue_expect(spec: AlbumSpec, image: str, tracks: list[tuple[int, int]] | None = None) -> dict[str, str]:
+    chosen = tracks or [(d, n) for d, n, *_ in spec.tracks]
+    return {cut(image, i): spec.track_id(d, n) for i, (d, n) in enumerate(chosen, start=1)}
+
+
+def _cue_single_flac() -> Case:
+    stem = "The Examples - Night Drive"
+    return Case("cue_single_flac", SINGLE, [], _cue_expect(SINGLE, f"{stem}.flac"),
+                extras=_image("", stem, _pieces(SINGLE), SINGLE))
+
+
+def _cue_embedded() -> Case:
+    return Case("cue_embedded_sheet", DOUBLE, [], _cue_expect(DOUBLE, "Two Sides.flac"),
+                extras=_image("", "Two Sides", _pieces(DOUBLE), DOUBLE, embed=True))
+
+
+def _cue_latin1_crlf() -> Case:
+    """EAC on Windows: a Latin-1 sheet with CRLF line ends, written for the WAV image that was
+    compressed to FLAC afterwards (the sheet still says .wav)."""
+    return Case("cue_latin1_crlf", SINGLE, [], _cue_expect(SINGLE, "Night Drive.flac"),
+                extras=_image("", "Night Drive", _pieces(SINGLE), SINGLE, named="Night Drive.wav",
+                              encoding="latin-1", newline="\r\n"))
+
+
+def _cue_two_discs() -> Case:
+    disc1 = [(1, n) for n in range(1, 7)]
+    disc2 = [(2, n) for n in range(1, 6)]
+    one = _image("CD1", "Two Sides CD1", _pieces(DOUBLE, disc1), DOUBLE)
+    two = _image("CD2", "Two Sides CD2", _pieces(DOUBLE, disc2), DOUBLE)
+    expected = {**_cue_expect(DOUBLE, "CD1/Two Sides CD1.flac", disc1),
+                **_cue_expect(DOUBLE, "CD2/Two Sides CD2.flac", disc2)}
+    return Case("cue_two_discs", DOUBLE, [], expected, extras=lambda d, o: (one(d, o), two(d, o)))
+
+
+def _cue_pregaps_no_titles() -> Case:
+    """Pregaps (INDEX 00), silence before track 1 and no TITLE lines: numbers and lengths."""
+    return Case("cue_pregaps_no_titles", VINYL, [], _cue_expect(VINYL, "Wax.flac"),
+                extras=_image("", "Wax", _pieces(VINYL, titles=False, pregap=1.0), VINYL, lead_in=1.5,
+                              subtype="PCM_24"))
+
+
+def _cue_vinyl_sides() -> Case:
+    side_a, side_b = [(1, n) for n in range(1, 5)], [(1, n) for n in range(5, 9)]
+    a = _image("", "Wax - Side A", _pieces(VINYL, side_a), VINYL)
+    b = _image("", "Wax - Side B", _pieces(VINYL, side_b), VINYL)
+    expected = {**_cue_expect(VINYL, "Wax - Side A.flac", side_a), **_cue_expect(VINYL, "Wax - Side B.flac", side_b)}
+    return Case("cue_vinyl_sides", VINYL, [], expected, extras=lambda d, o: (a(d, o), b(d, o)))
+
+
+def _cue_mp3_image() -> Case:
+    return Case("cue_mp3_image", DOUBLE, [], _cue_expect(DOUBLE, "Two Sides.mp3"),
+                extras=_image("", "Two Sides", _pieces(DOUBLE), DOUBLE, fmt="MP3", subtype="MPEG_LAYER_III",
+                              ext="mp3"))
+
+
+_ALL_SINGLE = {SINGLE.track_id(1, n): "corrupt" for n in range(1, 13)}
+
+
+def _cue_overrun() -> Case:
+    """The sheet's last tracks start past the end of the image: nothing of it is imported."""
+    return Case("cue_overrun", SINGLE, [], {}, failed=_ALL_SINGLE,
+                extras=_image("", "Night Drive", _pieces(SINGLE), SINGLE, overrun=9.0))
+
+
+def _cue_missing_image() -> Case:
+    def write(case_dir: Path, outside: Path) -> None:
+        _image("", "Night Drive", _pieces(SINGLE), SINGLE)(case_dir, outside)
+        (case_dir / "Night Drive.flac").unlink()
+    return Case("cue_missing_image", SINGLE, [], {},
+                failed={SINGLE.track_id(1, n): "missing" for n in range(1, 13)}, extras=write)
+
+
+def _cue_damaged_image() -> Case:
+    def write(case_dir: Path, outside: Path) -> None:
+        _image("", "Night Drive", _pieces(SINGLE), SINGLE)(case_dir, outside)
+        image = case_dir / "Night Drive.flac"
+        data = image.read_bytes()
+        image.write_bytes(data[: len(data) * 3 // 5])
+    return Case("cue_damaged_image", SINGLE, [], {}, failed=_ALL_SINGLE, extras=write)
+
+
+def _cue_other_album() -> Case:
+    """Another record's image and sheet, with the same numbering and lengths: nothing fits."""
+    return Case("cue_other_album", SINGLE, [], {},
+                failed={SINGLE.track_id(1, n): "missing" for n in range(1, 13)},
+                extras=_image("", "Low Tide", _pieces(SINGLE, titles_from=_OTHER_TITLES), SINGLE,
+                              album="Low Tide"))
+
+
+# --------------------------------------------------------------------------- names as people write them
+def _scene(title: str) -> str:
+    """A title as scene releases write it: ASCII, lower case, underscores, no quotes."""
+    import unicodedata
+
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    ascii_title = ascii_title.replace("&", "and").replace("'", "")
+    return re.sub(r"[^a-z0-9()._]+", "_", ascii_title.lower()).strip("_")
+
+
+def _tagless(spec: AlbumSpec, fmt: Callable[[int, int, str], str], kind: AudioKind = "mp3") -> list[FileSpec]:
+    return _numbered(spec, fmt, kind=kind, tags="none")
+
+
+def _names_case(name: str, spec: AlbumSpec, fmt: Callable[[int, int, str], str], kind: AudioKind = "mp3") -> Case:
+    files = _tagless(spec, fmt, kind)
+    return Case(name, spec, files, _expect(files, spec))
+
+
+def _version_trap() -> Case:
+    """Live, remix, demo and acoustic takes of the album's songs, numbered like it, as long as
+    its tracks: another recording is not the catalog's track. Nothing may be taken."""
+    words = ["Live", "Remix", "Demo", "Acoustic"]
+    files = [FileSpec(f"{n:02d} - {t} ({words[n % 4]}).mp3", (d, n), "mp3", "none")
+             for d, n, t, *_ in SINGLE.tracks]
+    scene = [FileSpec(f"scene/{n:02d}-the_examples-{_scene(t)}_({words[n % 4].lower()})-grp.mp3", (d, n), "mp3",
+                      "none") for d, n, t, *_ in SINGLE.tracks]
+    return Case("version_trap", SINGLE, files + scene, {},
+                failed={SINGLE.track_id(1, n): "missing" for n in range(1, 13)})
+
+
+def _live_album() -> Case:
+    """The live album: plain titles, right numbers, lengths within the tolerance; only the
+    album tag says "Live". Not the studio album's tracks."""
+    files = [FileSpec(f"{n:02d} - {t}.flac", (d, n), "flac", album="Night Drive (Live at the Roxy)")
+             for d, n, t, *_ in SINGLE.tracks]
+    return Case("live_album_tags", SINGLE, files, {},
+                failed={SINGLE.track_id(1, n): "missing" for n in range(1, 13)})
+
+
+def _wrong_album_tagless() -> Case:
+    """Another record's files, scene-named, with this album's numbering and lengths."""
+    files = [FileSpec(f"{n:02d}-the_examples-{_scene(title)}-grp.mp3", (1, n), "mp3", "none", title=title)
+             for n, title in enumerate(_OTHER_TITLES, start=1)]
+    return Case("wrong_album_scene_tagless", SINGLE, files, {},
+                failed={SINGLE.track_id(1, n): "missing" for n in range(1, 13)})
+
+
+def _side(n: int) -> str:
+    return f"a{n}" if n <= 4 else f"b{n - 4}"
+
+
+def _name_cases() -> list[Case]:
+    return [
+        _names_case("scene_group_suffix", SINGLE, lambda d, n, t: f"{n:02d}-the_examples-{_scene(t)}-grp.mp3"),
+        _names_case("scene_album_folder", SINGLE,
+                    lambda d, n, t: f"The_Examples-Night_Drive-WEB-2011-GRP/{n:02d}-the_examples-{_scene(t)}-grp.mp3"),
+        _names_case("scene_packed_discs", DOUBLE, lambda d, n, t: f"{d}{n:02d}-the_examples-{_scene(t)}-grp.mp3"),
+        _names_case("scene_vinyl_sides", VINYL, lambda d, n, t: f"{_side(n)}-the_examples-{_scene(t)}-grp.mp3"),
+        _names_case("artist_dash_title", SINGLE, lambda d, n, t: f"The Examples - {t}.mp3"),
+        _names_case("title_dash_artist", SINGLE, lambda d, n, t: f"{t} - The Examples.mp3"),
+        _names_case("bracket_numbers", SINGLE, lambda d, n, t: f"[{n:02d}] {t}.ogg", kind="ogg"),
+        _names_case("track_word_numbers", SINGLE, lambda d, n, t: f"Track {n:02d} - {t}.ogg", kind="ogg"),
+        _names_case("artist_album_number_title", SINGLE,
+                    lambda d, n, t: f"The Examples - Night Drive - {n:02d} - {t}.mp3"),
+        _names_case("number_artist_title", SINGLE, lambda d, n, t: f"{n:02d}. The Examples - {t}.mp3"),
+        _names_case("disk_letter_folders", DOUBLE, lambda d, n, t: f"Disk {'AB'[d - 1]}/Track {n:02d}.ogg", kind="ogg"),
+        _names_case("disc_folders_numbered_on", DOUBLE,
+                    lambda d, n, t: f"Disc {d}/{n + (6 if d == 2 else 0):02d} - {t}.ogg", kind="ogg"),
+        _names_case("packed_numbers_only", DOUBLE, lambda d, n, t: f"{d}{n:02d}.ogg", kind="ogg"),
+        _names_case("cd_word_in_name", DOUBLE, lambda d, n, t: f"CD{d} - {n:02d} - {t}.mp3"),
+        _version_trap(),
+        _live_album(),
+        _wrong_album_tagless(),
+    ]
+
+
 CASES: list[Case] = [
     _flat_numbered(), _flat_no_tags_mp3(), _tags_only(), _numbers_only(), _title_variants(),
     _bonus_and_missing(), _corrupt(), _truncated_ogg(), _symlink_outside(), _clutter(),
@@ -406,5 +636,9 @@ CASES: list[Case] = [
     _cd_folders(), _disc_folders_no_tags(), _disc_track_names(), _packed_numbers(),
     _continuous_numbers(), _double_missing_disc2_track(), _vinyl_sides(), _wrong_album(),
     _double_titles_only(), _twin_titles(), _mislabelled_copy(),
+    _cue_single_flac(), _cue_embedded(), _cue_latin1_crlf(), _cue_two_discs(), _cue_pregaps_no_titles(),
+    _cue_vinyl_sides(),
+    _cue_mp3_image(), _cue_overrun(), _cue_missing_image(), _cue_damaged_image(), _cue_other_album(),
+    *_name_cases(),
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}

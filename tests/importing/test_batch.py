@@ -432,3 +432,21 @@ def test_sigkill_in_a_batch_then_rerun(tmp_path: Path, step: str, occurrence: in
         assert conn.execute("SELECT COUNT(*) FROM import_jobs WHERE cleaned_at IS NULL").fetchone() == (0,)
         assert conn.execute("SELECT state, COUNT(*) FROM import_moves GROUP BY state").fetchall() == [
             ("placed", 31)]
+
+
+async def test_a_batch_with_cue_images_imports_their_cut_tracks(env: Env) -> None:
+    """The daemon's path: images are cut while the batch plans (in its thread), each cut
+    track placed whole, the image and sheet gone with the directory afterwards."""
+    from torrentino_bridge.importing.checks import FileChecks
+
+    for name in ("cue_two_discs", "cue_vinyl_sides"):
+        env.case_dir(name)
+    jobs = [await env.job("cue_two_discs", key="sub-cue-a"), await env.job("cue_vinyl_sides", key="sub-cue-b")]
+    results = await import_batch(jobs, bridge_db=env.bridge_db, catalog=env.catalog, media=env.media,
+                                 checks=FileChecks())
+    assert all(isinstance(r, ImportOutcome) and not r.failed for r in results.values()), results
+    assert len(results["sub-cue-a"].imported) == 11 and len(results["sub-cue-b"].imported) == 8  # type: ignore[union-attr]
+    assert not (env.media.incoming / "cue_two_discs").exists()
+    assert not (env.media.incoming / "cue_vinyl_sides").exists()
+    placed = {p.suffix for p in env.media.root.rglob("*") if p.is_file()}
+    assert placed == {".flac"}

@@ -59,8 +59,10 @@ def test_dry_run_prints_the_match_table_and_moves_nothing(
     # Columns are aligned: every match row has its TRACK column where the header has it.
     track_col = lines[0].index("TRACK")
     assert all(line[track_col - 2:track_col] == "  " for line in lines[1:12])
-    assert any(line.split()[:3] == ["7", "Exit", "Wounds"] and line.endswith("missing") for line in lines)
-    assert any(line.strip().startswith("13 - Hidden Jam (Bonus Track).flac") for line in lines)
+    assert any(line.split()[:5] == ["7", "Exit", "Wounds", "nd-107", "missing"] for line in lines)
+    # Each file set aside says which signal decided: here its title (and how much it counted).
+    bonus = next(line for line in lines if line.strip().startswith("13 - Hidden Jam (Bonus Track).flac"))
+    assert bonus.endswith("title: 0.11 similar (-6.0)")
     assert lines[-1] == "Dry run: 11 of 12 tracks would be imported; nothing was moved."
     assert sorted(p.name for p in source.iterdir()) == before
     assert not (shared_config.parent / "bridge.db").exists()

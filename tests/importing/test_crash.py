@@ -134,17 +134,18 @@ def drive_child(args: list[str], log: Path, *,
     return False, child.returncode, printed
 
 
-def prepare(base: Path, layout: str, root: Path) -> tuple[list[str], Path]:
+def prepare(base: Path, layout: str, root: Path, case: str = CASE) -> tuple[list[str], Path]:
     catalog = build_catalog(base / "catalog.db", list(ALBUMS.values()), layout=layout)
-    build_case(CASES_BY_NAME[CASE], base / "incoming" / CASE, base / "outside")
+    build_case(CASES_BY_NAME[case], base / "incoming" / case, base / "outside")
     (root / "nd").mkdir(parents=True)
     (root / OLD_FILE).write_bytes(OLD_CONTENT)
     config = write_config(base, catalog, root)
-    return ["import", "--config", str(config), "--dir", str(base / "incoming" / CASE),
+    return ["import", "--config", str(config), "--dir", str(base / "incoming" / case),
             "--album", "nd"], catalog
 
 
-def finish_and_check(args: list[str], base: Path, root: Path, catalog: Path, layout: str) -> None:
+def finish_and_check(args: list[str], base: Path, root: Path, catalog: Path, layout: str,
+                     case: str = CASE) -> None:
     done = subprocess.run([sys.executable, "-m", "torrentino_bridge", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -157,7 +158,7 @@ def finish_and_check(args: list[str], base: Path, root: Path, catalog: Path, lay
     assert entries == ["nd", *sorted(available.values())]          # no temp, no duplicate
     for uri in available.values():
         assert valid_audio(root / uri)
-    assert not (base / "incoming" / CASE).exists()
+    assert not (base / "incoming" / case).exists()
     with closing(sqlite3.connect(base / "bridge.db")) as conn:
         assert conn.execute("SELECT COUNT(*), MIN(state) FROM import_jobs").fetchone() == (1, "done")
         assert conn.execute("SELECT state, COUNT(*) FROM import_moves GROUP BY state").fetchall() == [
@@ -198,10 +199,12 @@ def test_sigkill_during_cross_filesystem_copies(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_sigkill_at_arbitrary_moments_of_the_plain_cli(tmp_path: Path) -> None:
-    """No pauses: the unmodified CLI killed after growing delays until one run completes."""
+@pytest.mark.parametrize("case", [CASE, "cue_single_flac"])
+def test_sigkill_at_arbitrary_moments_of_the_plain_cli(tmp_path: Path, case: str) -> None:
+    """No pauses: the unmodified CLI killed after growing delays until one run completes.
+    With a CUE image, the kills land while its tracks are cut, too."""
     root = tmp_path / "media"
-    args, catalog = prepare(tmp_path, "plan", root)
+    args, catalog = prepare(tmp_path, "plan", root, case)
     command = [sys.executable, "-m", "torrentino_bridge", *args]
     delay = 0.3
     for _ in range(12):
@@ -214,4 +217,4 @@ def test_sigkill_at_arbitrary_moments_of_the_plain_cli(tmp_path: Path) -> None:
         child.wait()
         check_any_moment(root, catalog, "plan")
         delay += 0.15
-    finish_and_check(args, tmp_path, root, catalog, "plan")
+    finish_and_check(args, tmp_path, root, catalog, "plan", case)

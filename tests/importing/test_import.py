@@ -396,3 +396,52 @@ async def test_a_conversion_killed_half_way_is_redone_and_never_shows_in_the_lib
         for uri in outcome.imported.values():
             info = soundfile.info(str(env.media.root / uri))
             assert (info.format, info.subtype) == ("OGG", "VORBIS")
+def _frames(path: Path) -> int:
+    import soundfile
+
+    return int(soundfile.info(str(path)).frames)
+
+
+async def test_a_cue_image_is_cut_and_its_tracks_placed_whole(env: Env) -> None:
+    """Single FLAC + CUE: every track placed at its sheet length, the image set aside, the
+    ticket's directory (image, sheet and cut directory alike) removed once all is in."""
+    source = env.case_dir("cue_single_flac")
+    outcome = await env.run(await env.job("cue_single_flac"))
+    assert outcome.failed == {} and len(outcome.imported) == 12
+    assert outcome.imported["nd-103"] == "nd/1-03.flac"
+    assert_library_sound(env.media.root, outcome)
+    # Sheet lengths: catalog seconds + 0.2 s, whole CD frames at 44.1 kHz.
+    seconds = {f"nd-1{n:02d}": s for _, n, _, s, _ in SINGLE.tracks}
+    for track_id, uri in outcome.imported.items():
+        assert _frames(env.media.root / uri) == round((seconds[track_id] + 0.2) * 75) * 588
+    assert not source.exists()
+
+
+async def test_a_cue_import_killed_after_planning_resumes_with_the_same_cuts(env: Env) -> None:
+    """The plan journals moves of cut files: they exist, whole, before it is recorded, and
+    the resumed import moves exactly those (no second cut)."""
+    env.case_dir("cue_two_discs")
+    job = await env.job("cue_two_discs", key="sub-cue")
+    from torrentino_bridge.importing import importer, journal
+
+    async with importer.journal_connection(env.bridge_db) as conn:
+        row = await importer._plan_and_record(conn, job, env.catalog, env.media, importer.log)
+        moves = await journal.get_moves(conn, row.key)
+    assert len(moves) == 11 and all("/.tb-split/" in m.src for m in moves)
+    inodes = {m.track_id: os.lstat(m.src).st_ino for m in moves}
+    outcome = await env.run(job)
+    assert len(outcome.imported) == 11
+    for track_id, uri in outcome.imported.items():
+        assert os.lstat(env.media.root / uri).st_ino == inodes[track_id]
+    assert_library_sound(env.media.root, outcome)
+
+
+async def test_a_cue_sheet_overrunning_its_image_places_nothing(env: Env) -> None:
+    source = env.case_dir("cue_overrun")
+    outcome = await env.run(await env.job("cue_overrun"))
+    assert outcome.imported == {}
+    assert set(outcome.failed) == {f"nd-1{n:02d}" for n in range(1, 13)}
+    assert all("past the end of the image" in r for r in outcome.failed.values())
+    assert outcome.summary.startswith("0 of 12 tracks imported; corrupt: 1 Neon Lights")
+    assert library(env.media.root) == {}
+    assert (source / "Night Drive.flac").exists()

@@ -12,6 +12,7 @@ from torrentino_bridge.importing.matching import (
     match,
     title_llr,
 )
+from torrentino_bridge.importing.name_titles import known_forms, name_titles
 from torrentino_bridge.importing.names import parse_name
 
 TITLES = ["Neon Lights", "Café Noir", "Salt & Pepper", "Paper Planes", "Midnight Train",
@@ -227,3 +228,49 @@ def test_another_editions_number_in_both_name_and_tags_is_no_conflict() -> None:
     files = [file("01.flac", seconds=245.0, tag_title="Café Noir", tag_track=1),
              file("02.flac", seconds=200.0, tag_title="Neon Lights", tag_track=2)]
     assert run(files, album()) == {"t2": "01.flac", "t1": "02.flac"}
+
+
+# Names as people write them, read against the album (regression: scene names like this
+# matched their own tracks at 0.25-0.42, under the threshold, so nothing was imported).
+@pytest.mark.parametrize(("rel", "title"), [
+    ("01-the_examples-neon_lights-grp.mp3", "neon lights"),
+    ("Neon Lights - The Examples.mp3", "Neon Lights"),
+    ("The Examples - Night Drive - Neon Lights.mp3", "Neon Lights"),
+    ("01-examples-neon_lights-2011-web-grp.mp3", "neon lights"),
+])
+def test_known_names_and_tags_are_dropped_from_name_titles(rel: str, title: str) -> None:
+    known = known_forms(["The Examples", "Night Drive"])
+    assert title in name_titles(parse_name(rel), known)
+
+
+@pytest.mark.parametrize("rel", [
+    "01-the_examples-neon_lights-live.mp3",          # "live" is never a group tag
+    "01-someone_else-neon_lights-grp.mp3",           # an unknown artist is not dropped
+])
+def test_unexplained_parts_stay_in_the_title(rel: str) -> None:
+    assert "neon lights" not in name_titles(parse_name(rel), known_forms(["The Examples", "Night Drive"]))
+
+
+def test_scene_names_match_without_tags() -> None:
+    files = [file(f"{i:02d}-the_examples-{t.lower().replace(' ', '_')}-grp.mp3", seconds=s)
+             for i, (t, s) in enumerate(zip(TITLES, SECONDS, strict=True), start=1)]
+    result = match(files, album(), album_name="Night Drive", tolerance=10.0, threshold=0.6,
+                   known_names=["The Examples"])
+    assert {album()[t].id: files[p.file].rel for t, p in result.matched.items()} == {
+        f"t{i}": files[i - 1].rel for i in range(1, 7)}
+    assert all(p.confidence > 0.99 for p in result.matched.values())
+
+
+@pytest.mark.parametrize("rel", ["01 - Neon Lights (Live).mp3", "01 - Neon Lights (Remix).mp3",
+                                 "01-the_examples-neon_lights_(demo)-grp.mp3"])
+def test_another_version_is_not_the_track_whatever_else_agrees(rel: str) -> None:
+    files = [file(rel, seconds=200.0, tag_track=1, tag_album="Night Drive")]
+    result = match(files, album(), album_name="Night Drive", tolerance=10.0, threshold=0.6,
+                   known_names=["The Examples"])
+    assert result.matched == {}
+    assert any(s.startswith("another version") for s in result.best_for_file[0].signals)
+
+
+def test_a_version_word_in_the_catalog_title_is_no_objection() -> None:
+    tracks = [TrackFacts("t1", "Neon Lights (Live)", 1, 1, 1, 200.0)]
+    assert run([file("01 - Neon Lights (Live).mp3", seconds=200.0)], tracks) == {"t1": "01 - Neon Lights (Live).mp3"}

@@ -98,3 +98,22 @@ def test_side_positions_follow_the_longest_number_on_each_side() -> None:
         NameInfo(side="B", number=n) for n in (1, 3)] + [NameInfo(side="C", number=1)]
     # Side B lacks its track 2: side C still starts after B3.
     assert side_positions(infos) == {"A": 0, "B": 3, "C": 6}
+
+
+@pytest.mark.parametrize(("rel", "parts"), [
+    ("01-the_examples-neon_lights-grp.mp3", ("the examples", "neon lights", "grp")),
+    ("Neon Lights - The Examples.mp3", ("Neon Lights", "The Examples")),
+    ("01 - Run-Out.flac", ("Run", "Out")),
+    ("the_examples-night_drive-01-neon_lights-grp.mp3", ("neon lights", "grp")),
+    ("01 - Airbag.flac", ("Airbag",)),
+    ("track01.flac", ()),
+])
+def test_title_text_is_split_into_parts(rel: str, parts: tuple[str, ...]) -> None:
+    assert parse_name(rel).parts == parts
+
+
+@pytest.mark.parametrize(("folders", "disc"), [
+    (["Disk A"], 1), (["Disk B"], 2), (["CD-B"], 2), (["Disco Fever"], None), (["Disk Drive"], None),
+])
+def test_lettered_disc_folders(folders: list[str], disc: int | None) -> None:
+    assert folder_disc(folders) == disc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from torrentino_bridge.importing.titles import normalise_title, title_similarity
+from torrentino_bridge.importing.titles import normalise_title, title_similarity, version_words
 
 
 @pytest.mark.parametrize(
@@ -97,3 +97,12 @@ def test_file_without_the_catalog_bracket_is_fair_but_not_exact(a: str, b: str) 
 def test_file_with_a_version_bracket_of_its_own_gets_no_help(a: str, b: str) -> None:
     similarity = title_similarity(a, b)
     assert similarity is not None and similarity < 0.8
+
+
+@pytest.mark.parametrize(("title", "words"), [
+    ("Neon Lights (Live)", {"live"}), ("neon_lights_(remix)", {"remix"}), ("Neon Lights - Demo", {"demo"}),
+    ("Neon Lights [Acoustic Version]", {"acoustic"}), ("Live Forever", {"live"}), ("A Cappella Song", {"acappella"}),
+    ("Neon Lights (Remastered 2011)", set()), ("Delivery", set()), ("Olive Tree", set()),
+])
+def test_version_words(title: str, words: set[str]) -> None:
+    assert version_words(title) == words

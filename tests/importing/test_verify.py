@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.faults.hostile import hostile_wav
 from torrentino_bridge.importing.discovery import AudioFile, inspect_file
 from torrentino_bridge.importing.verify import verify_file
 from torrentino_bridge.sim.audio import AudioKind, write_audio
@@ -89,3 +93,50 @@ def test_empty_and_unreadable_files_fail(tmp_path: Path, content: bytes, problem
     path.write_bytes(content)
     health = verify_file(audio_file(path))
     assert not health.ok and health.problem is not None and health.problem.startswith(problem)
+
+
+# Run in a fresh interpreter: the peak resident size (VmHWM) is reset just before the
+# check (clear_refs 5), so the rise is what verification alone needed.
+_RSS_PROBE = """
+import json, sys
+from pathlib import Path
+from torrentino_bridge.importing.discovery import inspect_file
+from torrentino_bridge.importing.verify import verify_file
+
+def kib(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key + ":"))
+
+path = Path(sys.argv[1])
+found = inspect_file(path, path.name, path.stat().st_size)
+try:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = kib("VmRSS")
+except OSError:
+    before = kib("VmHWM")
+health = verify_file(found)
+print(json.dumps({"rise_kib": kib("VmHWM") - before, "ok": health.ok, "problem": health.problem}))
+"""
+
+
+def _verify_in_child(path: Path) -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(path)], capture_output=True, text=True,
+                          timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize(("rate", "problem"), [
+    (2_000_000_000, "absurd header (sample rate 2000000000 Hz)"),
+    (768_000, None),       # a rate real files have: decoded, but in bounded reads
+])
+def test_a_hostile_header_cannot_make_verification_read_the_whole_file(
+        tmp_path: Path, rate: int, problem: str | None) -> None:
+    """Regression (issue 12): each "one second" probe read rate x 1 s frames, so a WAV
+    claiming 2 GHz had its whole 64 MiB body decoded as floats, five times (RSS +256 MiB),
+    and was then called healthy."""
+    path = hostile_wav(tmp_path / "01 - Song.wav", 64 << 20, rate=rate)
+    result = _verify_in_child(path)
+    assert result["rise_kib"] < 30 * 1024, result
+    if problem is not None:
+        assert (result["ok"], result["problem"]) == (False, problem)

@@ -260,3 +260,20 @@ def test_iter_available_tracks_pages_through_everything(
             await catalog.close()
 
     assert asyncio.run(ids()) == ["t1", "t2", "t4", "t5", "t6"]
+
+
+def test_a_symlinked_library_file_still_decodes(tmp_path: Path) -> None:
+    """The bounded decoder refuses symlinks inside a ticket's directory; a library may link
+    its files (scan-audio follows them as before, or --apply would delete good files)."""
+    from torrentino_bridge.sim.audio import write_audio
+
+    real = write_audio(tmp_path / "real.ogg", duration_secs=2)
+    (tmp_path / "link.ogg").symlink_to(real)
+    assert inspect_audio(tmp_path / "link.ogg").verdict is Verdict.OK
+
+
+def test_an_absurd_header_is_corrupt_without_decoding_its_body(tmp_path: Path) -> None:
+    from tests.faults.hostile import hostile_wav
+
+    report = inspect_audio(hostile_wav(tmp_path / "x.wav", 4 << 20))
+    assert (report.verdict, report.reason) == (Verdict.CORRUPT, "absurd header (sample rate 2000000000 Hz)")

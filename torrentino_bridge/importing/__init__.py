@@ -1,7 +1,9 @@
 """Importing a completed ticket's directory into the media library.
 
-Pure parts: names (path parsing), titles (normalisation), matching and assignment,
-paths (templates), outcome (summaries). I/O parts: discovery, verify, placement,
+Pure parts: names (path parsing), name_titles (names read against the album), titles
+(normalisation), cue (CUE sheets), matching and assignment, explain (which signal
+decided), paths (templates), outcome (summaries). I/O parts: discovery, pcm (bounded
+decoding), verify, images and split (album images cut by their sheets), placement,
 journal. plan_import and import_tracks put them together.
 """
 

@@ -4,8 +4,9 @@
                              [--dry-run] [--json] [--reimport]
 
 The dry run calls plan_import, the same planning the daemon's import uses, and moves
-nothing. A real run is journalled under a key derived from the album and the directory,
-so running the same command again after a kill finishes the interrupted import.
+nothing (album images are cut, into DIR/.tb-split/, which the import then reuses). A real
+run is journalled under a key derived from the album and the directory, so running the
+same command again after a kill finishes the interrupted import.
 Exit status: 0 every requested track imported (or would be), 1 some not, 2 bad input.
 """
 

@@ -5,7 +5,8 @@ extension counts and a `.flac` full of zeros does not parse. A file with an audi
 extension that does not parse stays a candidate marked unreadable: matching can still
 tie it to its track by name, and the track then fails as "corrupt" rather than "missing".
 Symlinks are never followed, hidden entries and `sample` files are skipped, and nothing
-outside the incoming directory is read.
+outside the incoming directory is read. The importer's own directory of cut tracks
+(split.SPLIT_DIR) is not listed: images.py adds the cut tracks it holds.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import mutagen
 
 from .errors import ImportSourceError
+from .split import SPLIT_DIR
 
 if TYPE_CHECKING:
     from .checks import FileChecks
@@ -75,6 +77,7 @@ class AudioFile:
     duration: float | None
     tags: FileTags = field(default_factory=FileTags)
     error: str | None = None    # why it does not parse (then container is None)
+    sheet: bool = False         # carries a CUE sheet (FLAC CUESHEET block or comment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +139,8 @@ def _walk(root: Path, directory: Path, audio: list[AudioFile], rejected: list[Re
             rejected.append(Rejected(rel, "symlink (not followed)"))
             continue
         if entry.name.startswith("."):
-            rejected.append(Rejected(rel, "hidden"))
+            if directory != root or entry.name != SPLIT_DIR:
+                rejected.append(Rejected(rel, "hidden"))
             continue
         st = entry.stat(follow_symlinks=False)
         if stat.S_ISDIR(st.st_mode):
@@ -200,7 +204,14 @@ def inspect_file(path: Path, rel: str, size: int) -> AudioFile | Rejected:
     length = getattr(getattr(parsed, "info", None), "length", None)
     duration = float(length) if length is not None else None
     return AudioFile(path, rel, size, container, CONTAINER_EXT[container], duration,
-                     tags=read_tags(parsed))
+                     tags=read_tags(parsed), sheet=_carries_sheet(parsed))
+
+
+def _carries_sheet(parsed: object) -> bool:
+    if getattr(parsed, "cuesheet", None) is not None:
+        return True
+    tags = getattr(parsed, "tags", None)
+    return _first(tags, "cuesheet") is not None if tags else False
 
 
 class _Nameless(io.RawIOBase):

@@ -5,6 +5,13 @@ each signal says for or against (numbers from tags and from the path, title simi
 duration, the album tag). A signal that is absent says nothing; one that disagrees
 counts against. The confidence is the logistic of the score.
 
+A file name's title text is read against the album (name_titles.py: the artist's and the
+album's names, year and format tags, a release group's tag are cut off before titles are
+compared, so "01-the_examples-neon_lights-grp" is "neon lights"). A word naming
+another recording (live, remix, demo, acoustic...) in the file's title or album tag that
+the catalog's title (and album name) lacks rules the pair out: that file is not the
+catalog's track, whatever its number and length say.
+
 A file whose tags and name point at different tracks of the album contradicts itself (a
 renamed copy, or bad tags). Its name is then set aside and the contradiction counts
 against it: it may only go to the track its tag title names, on the tags' and duration's
@@ -27,8 +34,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .assignment import max_weight_matching
+from .name_titles import known_forms, name_titles
 from .names import NameInfo
-from .titles import title_similarity
+from .titles import normalise_title, title_similarity, version_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,15 @@ class TrackFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """What one signal said about a pair, and how much it counted (log-odds)."""
+
+    field: str                            # number, title, duration, album, version, conflict
+    detail: str                           # "name #3 agrees", "0.41 similar", "0.2s apart"
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
 class PairScore:
     file: int
     track: int
@@ -66,6 +83,7 @@ class PairScore:
     signals: tuple[str, ...]
     duration_ok: bool
     contradicted: bool = False            # the file's own tags say it is another track
+    evidence: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,7 @@ class MatchResult:
     matched: dict[int, PairScore] = field(default_factory=dict)      # track index -> pair
     explained: dict[int, PairScore] = field(default_factory=dict)    # track index -> failed pair
     best_for_file: dict[int, PairScore] = field(default_factory=dict)
+    best_for_track: dict[int, PairScore] = field(default_factory=dict)
     # Tracks whose file could as well be another matched track's (and the other way
     # round): a coin flip, so neither gets a file. track index -> the other track index.
     ambiguous: dict[int, int] = field(default_factory=dict)
@@ -90,6 +109,10 @@ _ALBUM_DISAGREE = -1.0
 _CONFLICT = -3.0
 # A title this close names that track ("same song spelled differently", titles.py).
 _CLAIM_SIMILARITY = 0.85
+# The file's title names another recording of the song (live, remix...): outweighs an
+# agreeing number, length, title and album together.
+_OTHER_VERSION = -9.0
+
 
 
 def logistic(x: float) -> float:
@@ -192,10 +215,11 @@ class Scorer:
     """Scores pairs for one album; precomputes the album's shape and each file's numbering."""
 
     def __init__(self, files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *,
-                 album_name: str | None, tolerance: float) -> None:
+                 album_name: str | None, tolerance: float, known_names: Sequence[str] = ()) -> None:
         self.files, self.tracks = files, tracks
         self.album_name = album_name
         self.tolerance = tolerance
+        known = known_forms([*known_names, *([album_name] if album_name else [])])
         discs: dict[int, int] = {}
         for t in tracks:
             discs[t.disc] = max(discs.get(t.disc, 0), t.number)
@@ -204,8 +228,16 @@ class Scorer:
         # How many tracks each hypothesis fits: one = decisive, several = ambiguous.
         self.fits = [[sum(_agrees(alts, t) for t in tracks) for _, alts in h] for h in self.hyps]
         self.tag_sims = [[title_similarity(f.tag_title, t.name) for t in tracks] for f in files]
-        self.name_sims = [[max((s for s in (title_similarity(c, t.name) for c in f.name.titles)
-                                if s is not None), default=None) for t in tracks] for f in files]
+        candidates = [name_titles(f.name, known) for f in files]
+        self.name_sims = [[max((s for s in (title_similarity(c, t.name) for c in cands)
+                                if s is not None), default=None) for t in tracks] for cands in candidates]
+        # Version words of each file (its name's title text and tag title) and of each
+        # catalog title; words the album's or artist's name holds are no evidence.
+        context = version_words(" ".join(known))
+        self.file_versions = [(version_words(" ".join(f.name.parts or f.name.titles[:1]))
+                               | version_words(f.tag_title or "") | version_words(f.tag_album or "")) - context
+                              for f in files]
+        self.track_words = [set(normalise_title(t.name).split()) for t in tracks]
         self.conflicts = [self._find_conflict(fi) for fi in range(len(files))]
 
     def _find_conflict(self, fi: int) -> _Conflict | None:
@@ -223,65 +255,84 @@ class Scorer:
         f, t = self.files[fi], self.tracks[ti]
         total = self.prior
         signals: list[str] = []
+        evidence: list[Evidence] = []
         # A file contradicting itself is judged on its tags and duration alone (see _conflict).
         conflict = self.conflicts[fi]
         trust_name = conflict is None
 
         verdicts = []
+        said = []
         for (source, alts), fits in zip(self.hyps[fi], self.fits[fi], strict=True):
             if source != "tag" and not trust_name:
                 continue
-            if _agrees(alts, t):
-                verdicts.append("strong" if fits == 1 else "weak")
-                signals.append(_describe(source, alts) + " ok")
-            else:
-                verdicts.append("no")
-                signals.append(_describe(source, alts) + " no")
+            agrees = _agrees(alts, t)
+            verdicts.append(("strong" if fits == 1 else "weak") if agrees else "no")
+            signals.append(_describe(source, alts) + (" ok" if agrees else " no"))
+            said.append(_describe(source, alts) + (" agrees" if agrees else " disagrees"))
         if verdicts:
+            weight = 0.0
             if "no" not in verdicts:
-                total += _NUMBER_AGREE if "strong" in verdicts else _NUMBER_AGREE_AMBIGUOUS
+                weight = _NUMBER_AGREE if "strong" in verdicts else _NUMBER_AGREE_AMBIGUOUS
             elif all(v == "no" for v in verdicts):
-                total += _NUMBER_DISAGREE
+                weight = _NUMBER_DISAGREE
+            total += weight
+            evidence.append(Evidence("number", ", ".join(said), weight))
 
         sims = [s for s in (self.tag_sims[fi][ti], self.name_sims[fi][ti] if trust_name else None)
                 if s is not None]
         if sims:
             best = max(sims)
-            total += title_llr(best)
+            weight = title_llr(best)
+            total += weight
             signals.append(f"title {best:.2f}")
+            evidence.append(Evidence("title", f"{best:.2f} similar", weight))
 
         duration_ok = True
         if f.duration is not None and t.duration is not None:
             diff = abs(f.duration - t.duration)
             duration_ok = diff <= self.tolerance
-            if use_duration and duration_ok:
-                total += duration_llr(diff, self.tolerance)
+            weight = duration_llr(diff, self.tolerance) if use_duration and duration_ok else 0.0
+            total += weight
             signals.append(f"dur {'' if duration_ok else 'off '}{diff:.1f}s")
+            evidence.append(Evidence("duration", f"{diff:.1f}s apart" + ("" if duration_ok else
+                                     f", over the {self.tolerance:g}s tolerance"), weight))
         elif f.duration is not None and f.duration <= 0:
             duration_ok = False
+            evidence.append(Evidence("duration", "no audio", 0.0))
 
         if f.tag_album and self.album_name:
             sim = title_similarity(f.tag_album, self.album_name)
             if sim is not None and sim >= 0.85:
                 total += _ALBUM_AGREE
+                evidence.append(Evidence("album", f"album tag {f.tag_album!r} agrees", _ALBUM_AGREE))
             elif sim is not None and sim < 0.5:
                 total += _ALBUM_DISAGREE
                 signals.append("album tag differs")
+                evidence.append(Evidence("album", f"album tag {f.tag_album!r} differs", _ALBUM_DISAGREE))
+
+        other = self.file_versions[fi] - self.track_words[ti]
+        if other:
+            total += _OTHER_VERSION
+            signals.append(f"another version ({', '.join(sorted(other))})")
+            evidence.append(Evidence("version", f"another version ({', '.join(sorted(other))})", _OTHER_VERSION))
 
         contradicted = False
         if conflict is not None:
             total += _CONFLICT
             contradicted = ti not in conflict.allowed
             signals.append(conflict.text)
-        return PairScore(fi, ti, total, logistic(total), tuple(signals), duration_ok, contradicted)
+            evidence.append(Evidence("conflict", conflict.text, _CONFLICT))
+        return PairScore(fi, ti, total, logistic(total), tuple(signals), duration_ok, contradicted,
+                         tuple(evidence))
 
 
 def match(files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *, album_name: str | None,
-          tolerance: float, threshold: float) -> MatchResult:
-    """Assign files to tracks one-to-one; see the module docstring for the two passes."""
+          tolerance: float, threshold: float, known_names: Sequence[str] = ()) -> MatchResult:
+    """Assign files to tracks one-to-one; see the module docstring for the two passes.
+    `known_names`: the album's and tracks' artists, whose names in a file name are no title."""
     if not files or not tracks:
         return MatchResult()
-    scorer = Scorer(files, tracks, album_name=album_name, tolerance=tolerance)
+    scorer = Scorer(files, tracks, album_name=album_name, tolerance=tolerance, known_names=known_names)
     cut = logit(threshold)
     scores = [[scorer.score(fi, ti) for ti in range(len(tracks))] for fi in range(len(files))]
 
@@ -317,8 +368,12 @@ def match(files: Sequence[FileFacts], tracks: Sequence[TrackFacts], *, album_nam
     best_for_file = {}
     for fi, row in enumerate(scores):
         best_for_file[fi] = max(row, key=lambda s: (not s.contradicted, s.logit, -s.track))
+    # The closest file of each track, among the files no track took when there are any.
+    free = [fi for fi in range(len(files)) if fi not in set(first.values())] or list(range(len(files)))
+    best_for_track = {ti: max((scores[fi][ti] for fi in free), key=lambda s: (not s.contradicted, s.logit, -s.file))
+                      for ti in range(len(tracks))}
     return MatchResult(matched=matched, explained=explained, best_for_file=best_for_file,
-                       ambiguous=ambiguous)
+                       best_for_track=best_for_track, ambiguous=ambiguous)
 
 
 # Two matched pairs whose files could be swapped for less than this (in log-odds) are

@@ -1,10 +1,12 @@
 """What a file's path says about its track (pure).
 
 Torrents number tracks in many ways: `01 - Title`, `1-01 Title`, `CD2/03. Title`,
-`Disc 1/Track 05`, `101 Title`, `A1 Title` (vinyl sides), `Artist - 01 - Title`. This
-module turns one relative path into NameInfo: the disc (from the name or a folder), the
-number, the vinyl side, and the text that may be the title. Interpretation against the
-album (is `101` disc 1 track 1?) is left to matching, which knows the album's shape.
+`Disc 1/Track 05`, `Disk B/...`, `101 Title`, `A1 Title` (vinyl sides), `[01] Title`,
+`Artist - 01 - Title`, scene style `01-artist_name-song_title-grp`. This module turns one
+relative path into NameInfo: the disc (from the name or a folder), the number, the vinyl
+side, the text that may be the title, and that text's dash-separated parts. Interpretation
+against the album (is `101` disc 1 track 1? which part is the artist's name, which the
+release group's tag?) is left to matching, which knows the album.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+                 "a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}
 
 _FOLDER_DISC = re.compile(
-    r"(?:^|[\s\[(._-])(?:cd|disc|disk|disque|dvd)\s*[-_.#]?\s*(\d{1,2}|one|two|three|four|five|six)"
+    r"(?:^|[\s\[(._-])(?:cd|disc|disk|disque|dvd)\s*[-_.#]?\s*(\d{1,2}|one|two|three|four|five|six|[a-f])"
     r"(?=$|[\s\])._,-])",
     re.I,
 )
@@ -29,6 +32,7 @@ _TRACK_WORD = re.compile(rf"^(?:track|trk|tr|audiotrack)\s*[-_.#]?\s*(\d{{1,3}})
 _LEADING = re.compile(rf"^[\[(]?(\d{{1,3}})[\])]?{_SEP}")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
 _LEFTOVER_SEPS = re.compile(r"^[\s._\-)\]:]+|[\s._\-(\[]+$")
+_PART_SEP = re.compile(r"\s*[-–]\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,9 @@ class NameInfo:
     packed: bool = False              # a three-digit number that may be disc*100 + track
     titles: tuple[str, ...] = ()      # candidate title texts, best guess first
     disc_source: str | None = None    # "name" or "folder"
+    # The text after the numbering (or the whole stem) split at dashes: "the examples",
+    # "neon lights", "grp". Matching drops the parts it can explain (artist, album, tags).
+    parts: tuple[str, ...] = ()
 
 
 def strip_extension(name: str) -> str:
@@ -92,12 +99,14 @@ def parse_name(rel_path: str) -> NameInfo:
 
     found: dict[str, object] = {}
     titles: list[str] = []
+    text = stem
     # The whole stem is a title candidate too, unless it is only numbering: "911 Is a Joke"
     # and "7 Seconds" start with digits that are part of the title.
     whole_is_title = True
     parsed = _number_prefix(stem)
     if parsed is not None:
         found, rest = parsed
+        text = _clean(rest)
         if _clean(rest):
             titles.append(_clean(rest))
         whole_is_title = bool(re.match(r"^ [^\W\d_]", rest)) and not ({"side", "disc"} & found.keys())
@@ -111,6 +120,7 @@ def parse_name(rel_path: str) -> NameInfo:
             if inner is not None and not _clean(inner[1]):
                 found = inner[0]
                 tail = " - ".join(segments[index + 1:])
+                text = tail
                 if tail:
                     titles.append(tail)
                 break
@@ -136,6 +146,7 @@ def parse_name(rel_path: str) -> NameInfo:
         packed=bool(found.get("packed", False)),
         titles=tuple(t for t in titles if t),
         disc_source=disc_source,
+        parts=tuple(p for p in (_clean(x) for x in _PART_SEP.split(text)) if p) if found or text else (),
     )
 
 

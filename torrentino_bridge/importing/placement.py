@@ -60,6 +60,7 @@ def fsync_file(path: Path) -> None:
 def ensure_dir(root: Path, directory: Path) -> None:
     """Create `directory` (inside `root`) one level at a time, fsyncing each parent, and
     refuse a directory that resolves outside the root (a symlink planted in the library)."""
+    root.mkdir(parents=True, exist_ok=True)     # the configured root itself is trusted
     real_root = root.resolve()
     missing: list[Path] = []
     probe = directory

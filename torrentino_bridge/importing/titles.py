@@ -23,6 +23,11 @@ _EDITION_WORD = (
 # At least one of these must appear, so "(Live)" or "- Radio Edit" are never dropped.
 _EDITION_KEY = r"(?:re-?master(?:ed)?|deluxe|bonus|album version|lp version|explicit)"
 
+# Words that name another recording of a song than the album's: a file whose title has
+# one the catalog's title lacks is a different track (kept by normalise_title as well).
+_VERSION = re.compile(
+    r"\b(live|remix(?:ed)?|rmx|demo|acoustic|unplugged|instrumental|karaoke|a ?cappella|rehearsal|"
+    r"outtake|alternate|extended|edit|reprise|dub|cover|orchestral|stripped|bootleg|session)\b")
 _BRACKETED = re.compile(r"[\(\[\{]([^\)\]\}]*)[\)\]\}]")
 _DASH_TAIL = re.compile(r"\s[-–—]\s(.+)$")
 _FEAT_BRACKETED = re.compile(r"[\(\[]\s*(?:feat|ft|featuring|with)\b\.?[^\)\]]*[\)\]]", re.I)
@@ -86,3 +91,8 @@ _BRACKETS_EQUAL = 0.8
 @lru_cache(maxsize=8192)
 def _unbracketed(title: str) -> str:
     return normalise_title(_BRACKETED.sub(" ", title))
+
+
+def version_words(text: str) -> frozenset[str]:
+    """The version words (live, remix, demo...) in a title, normalised."""
+    return frozenset(m.group(1).replace(" ", "") for m in _VERSION.finditer(normalise_title(text)))

@@ -7,6 +7,7 @@ comes back short near the end. The decoder's frame count is also compared with t
 header's duration. Ogg files get their page checksums checked too: a Vorbis decoder
 skips a damaged page silently, and an Ogg cut at a page boundary is otherwise valid.
 Containers libsndfile cannot decode (MP4/AAC, WavPack, ...) get the header checks only.
+Every probe is bounded in frames and bytes (pcm.py), and absurd headers are corrupt.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import soundfile
 
 from .discovery import AudioFile
+from .pcm import AbsurdHeader, block_frames, open_checked, read_block
 
 # mutagen types whose codec libsndfile decodes, with the libsndfile format needed.
 DECODABLE = {
@@ -56,13 +58,15 @@ def verify_file(audio: AudioFile) -> Health:
         return Health(True, None, decoded=False)
     try:
         problem = _probe(audio, check_length=audio.container not in ("MP3", "EasyMP3"))
+    except AbsurdHeader as err:
+        problem = str(err)
     except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError) as err:
         problem = f"does not decode ({_describe(err)})"
     return Health(problem is None, problem, decoded=True)
 
 
 def _probe(audio: AudioFile, *, check_length: bool) -> str | None:
-    with soundfile.SoundFile(str(audio.path)) as sf:
+    with open_checked(audio.path) as sf:
         frames, rate = sf.frames, sf.samplerate
         if frames <= 0 or rate <= 0:
             return "decodes to no audio"
@@ -71,11 +75,11 @@ def _probe(audio: AudioFile, *, check_length: bool) -> str | None:
         # An MP3's two lengths are both estimates (bitrate, Xing); its end probe decides.
         if check_length and abs(decoded_secs - header_secs) > max(1.0, 0.02 * header_secs):
             return f"decodes {decoded_secs:.1f}s of {header_secs:.1f}s"
-        chunk = max(1, min(frames, int(rate * _PROBE_SECS)))
+        chunk = max(1, min(frames, block_frames(rate, sf.channels, _PROBE_SECS)))
         for index in range(_PROBES):
             start = (frames - chunk) * index // (_PROBES - 1)
             sf.seek(start)
-            data = sf.read(chunk, dtype="float32", always_2d=True)
+            data = read_block(sf, chunk)
             # The end of an MP3 may decode a few frames short of the estimate; half a
             # second missing is damage.
             need = chunk if index < _PROBES - 1 else chunk // 2

@@ -20,6 +20,8 @@ from pathlib import Path
 import mutagen
 import soundfile
 
+from ..importing.pcm import AbsurdHeader, block_frames, open_checked, read_block
+
 # mutagen types whose codec libsndfile decodes, with the libsndfile format that must be present.
 _DECODABLE: dict[str, str] = {
     "OggVorbis": "OGG", "OggOpus": "OGG", "OggFLAC": "OGG", "FLAC": "FLAC",
@@ -146,20 +148,23 @@ class _DecodeFailed(Exception):
 
 def _decode_ends(path: Path) -> float:
     try:
-        with soundfile.SoundFile(str(path)) as audio:
+        # Bounded reads whatever the header claims (importing.pcm); absurd headers are corrupt.
+        with open_checked(path, follow_symlinks=True) as audio:   # a library may link its files
             frames, rate = audio.frames, audio.samplerate
             if frames <= 0 or rate <= 0:
                 raise _DecodeFailed("decoder finds no audio frames")
-            probe = rate * _PROBE_SECS
-            if len(audio.read(min(probe, frames), dtype="float32")) == 0:
+            probe = block_frames(rate, audio.channels, _PROBE_SECS)
+            if len(read_block(audio, min(probe, frames))) == 0:
                 raise _DecodeFailed("no audio decodes at the start")
             if frames > probe:
                 audio.seek(frames - probe)
                 # The header promised frames here; a cut file has none.
-                if len(audio.read(probe, dtype="float32")) == 0:
+                if len(read_block(audio, probe)) == 0:
                     raise _DecodeFailed(
                         f"truncated: no audio decodes near {frames / rate:.1f}s, the end its header claims"
                     )
+    except AbsurdHeader as err:
+        raise _DecodeFailed(str(err)) from None
     except soundfile.LibsndfileError as err:
         raise _DecodeFailed(f"does not decode: {_describe(err)}") from None
     except (RuntimeError, ValueError, OSError) as err:
