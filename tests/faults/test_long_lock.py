@@ -58,7 +58,7 @@ async def test_a_catalog_lock_held_through_a_whole_flow_loses_nothing(tmp_path: 
         while not (bridge_ready(bridge_db) and converged_or_died(bridge_db, daemon)):
             assert time.monotonic() < deadline, "the requests did not finish after the lock went"
             await asyncio.sleep(0.2)
-        deadline = time.monotonic() + 30      # the outbox delivers search.db and server.db rows
+        deadline = time.monotonic() + 10      # the outbox delivers search.db and server.db rows at once
         while query(bridge_db, "SELECT COUNT(*) FROM outbox WHERE state != 'done'")[0][0]:
             assert time.monotonic() < deadline, query(bridge_db, "SELECT * FROM outbox")
             await asyncio.sleep(0.2)

@@ -563,6 +563,9 @@ class TicketTracker:
         results.update(await import_batch(jobs, bridge_db=self.import_db, catalog=self.catalog,
                                           media=self.settings.media, checks=self.checks,
                                           followups=self.followups))
+        if self.followups is not None and self.store.outbox_wake is not None:
+            # The journal recorded the hand-over's outbox items on its own connection: deliver now.
+            self.store.outbox_wake.set()
         return results
 
     async def jobs_for(self, subs: list[SubmissionRow]) -> tuple[list[ImportJob], dict[str, Result]]:
