@@ -104,3 +104,32 @@ async def test_give_up_unknown_kind_and_attempt_limit_end_dead(tmp_path: Path) -
         assert await outbox.counts() == {("gone", "dead"): 1, ("mystery", "dead"): 1, ("buggy", "dead"): 1}
     finally:
         await store.close()
+
+
+async def test_a_kind_registered_to_retry_forever_outlives_the_attempt_limit(tmp_path: Path) -> None:
+    """Cancelling a ticket QT keeps running must not be dropped because QT was away long."""
+    store = await _store(tmp_path / "bridge.db")
+    clock = Clock()
+    away = True
+
+    async def cancel(item: OutboxItem) -> None:
+        if away:
+            raise Retry("Quentin Torrentino is unavailable")
+
+    try:
+        outbox = OutboxStore(store)
+        worker = OutboxWorker(outbox, max_attempts=3, clock=clock)
+        worker.register("qt.cancel", cancel, retry_forever=True)
+        worker.register("webhook", cancel)
+        await outbox.add([NewItem("c", "qt.cancel", {}), NewItem("w", "webhook", {})])
+        for _ in range(6):
+            await worker.run_once()
+            clock.now += 10**6
+        assert (await outbox.get("w") or {})["state"] == "dead"
+        still = await outbox.get("c")
+        assert still is not None and still["state"] == "pending" and still["attempts"] == 6
+        away = False
+        await worker.run_once()
+        assert (await outbox.get("c") or {})["state"] == "done"
+    finally:
+        await store.close()
