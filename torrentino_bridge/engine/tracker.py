@@ -43,6 +43,7 @@ from ..qt.types import Ticket, TicketState
 from ..store.bridge import BridgeStore, SubmissionRow
 from ..store.catalog import Catalog
 from ..store.db import is_busy
+from ..store.searches import is_replaced
 from ..tasks import TaskSupervisor
 from .import_queue import ImportQueue
 from .locks import KeyedLocks
@@ -362,8 +363,9 @@ class TicketTracker:
             return  # our import is done; QT's later life of the ticket does not matter
         if sub.state in (SubmissionState.FAILED, *RELEASING_STATES) and target in (
             SubmissionState.ACTIVE, SubmissionState.NEEDS_APPROVAL, SubmissionState.IMPORTING
-        ):
-            # Retried in QT (by us or through QT's own UI): the submission lives again.
+        ) and not await is_replaced(self.store, sub.id):
+            # Retried in QT (by us or through QT's own UI): the submission lives again. Not one a
+            # force-search replaced: its old ticket runs on only until the outbox cancels it.
             await self._reopen(sub, qt_state)
             sub = await self.store.get_submission(sub.id) or sub
         elif sub.state is not SubmissionState.IMPORTING and sub.state in (
