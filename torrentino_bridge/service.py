@@ -23,12 +23,16 @@ import structlog
 
 from .config import Settings
 from .engine.actions import Actions
+from .engine.cancels import KIND as CANCEL_KIND
+from .engine.cancels import TicketCancels
+from .engine.force_search import ForceSearch
 from .engine.intake import Gate, Intake
 from .engine.locks import KeyedLocks
 from .engine.outbox import OutboxWorker
 from .engine.reconciler import Reconciler
 from .engine.repair import repair
 from .engine.requests import RequestStatusUpdater
+from .engine.rescan import Rescans
 from .engine.submitter import Submitter
 from .engine.tracker import Notifier, TicketTracker
 from .importing.checks import FileChecks
@@ -88,6 +92,9 @@ class BridgeService:
         self.limiter: RateLimiter
         self.notifier: AdminNotifier
         self.outbox: OutboxWorker
+        self.cancels: TicketCancels
+        self.searches: ForceSearch
+        self.rescans: Rescans
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def _open_catalog(self) -> Catalog:
@@ -248,6 +255,17 @@ class BridgeService:
         )
         self.actions = Actions(s, self.store, self.catalog, self.client, self.tracker,
                                self.statuses, self.locks)
+        self._open_mending()
+
+    def _open_mending(self) -> None:
+        """An admin's mends of a download: force-search and re-scan. Tickets the bridge gives
+        up are cancelled through the outbox, again and again until QT confirms."""
+        self.cancels = TicketCancels(self.store, self.client, on_ticket=self.tracker.apply)
+        self.outbox.register(CANCEL_KIND, self.cancels.deliver, retry_forever=True)
+        self.searches = ForceSearch(self.settings, self.store, self.catalog, self.statuses, self.locks,
+                                    self.cancels, submit=self.submitter.submit,
+                                    wake_submitter=self.submitter.wake.set)
+        self.rescans = Rescans(self.store, self.catalog, self.statuses, self.locks, self.tracker)
 
     def _start_workers(self) -> None:
         t = self.settings.torrentino

@@ -11,10 +11,11 @@ from aiohttp import web
 
 from .errors import ApiError, Handler
 from .keys import SERVICE
-from .views import admin, callback
+from .views import admin, callback, mend
 
 ENGINE_HANDLERS = frozenset({admin.approve, admin.reject, admin.retry, admin.cancel,
-                             callback.torrentino_callback})
+                             callback.torrentino_callback,
+                             mend.search, mend.rescan})
 RETRY_AFTER_SECS = 5
 
 

@@ -55,6 +55,7 @@ class SubmissionRow:
     attempts: int
     created_at: str
     updated_at: str
+    finished_at: str | None = None
 
     @property
     def details_json(self) -> dict[str, Any]:
