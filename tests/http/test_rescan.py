@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_for
 from torrentino_bridge.sim.placement import audio_kind_for, plan_files, write_planned
 
 from .conftest import OK
@@ -161,3 +162,28 @@ async def test_matches_of_a_download_not_imported_yet_is_a_dry_run_of_its_folder
     assert sorted(p.name for p in Path(sim.tickets[ticket]["dest_path"]).iterdir()) == [
         "01 - Low Tide.ogg", "02 - Signal Fires.ogg"]
     assert (await bridge.admin("GET", f"/v1/admin/downloads/{ticket}/matches")).body["source"] == "dry_run"
+
+
+async def test_a_rescan_cut_short_is_finished_after_a_restart(make_bridge, sim, running_bridge):
+    """Once prepared, a re-scan is an import like any other: a daemon stopped before the import
+    ran leaves the download importing, and the next one's reconciler finishes it."""
+    sim.set_outcome("Harbour Lights", "missing_tracks")
+    bridge = await make_bridge()
+    request_id = await requested(bridge)
+    await bridge.until_status(request_id, "failed")
+    ticket = await bridge.only_ticket()
+    await put_good_file(sim, ticket)
+    sub = await bridge.service.store.submission_by_ticket(ticket)
+    assert await bridge.service.rescans.prepare(sub) == [LAST]
+    await bridge.service.stop()                   # gone before the import ran
+
+    service = await running_bridge(bridge.settings)
+
+    async def completed():
+        row = await service.store.get_request(request_id)
+        return row.status == "completed"
+
+    await wait_for(completed, what="the next daemon to finish the re-scan's import")
+    assert set(availability(bridge.catalog).values()) == {"available"}
+    after = await service.store.get_submission(sub.id)
+    assert after.state.value == "completed"

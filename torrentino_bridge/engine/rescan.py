@@ -56,6 +56,27 @@ class Rescans:
         self.tracker = tracker
 
     async def rescan(self, sub: SubmissionRow) -> RescanResult:
+        wanted = await self.prepare(sub)
+        try:
+            await self.tracker.apply(sub.id, Ticket(id=sub.ticket_id or sub.id,
+                                                    state=TicketState(type="completed"), dest_path=""))
+        except Exception as err:
+            if not is_busy(err):
+                raise
+            # Journalled and marked importing: the reconciler resumes it once the catalog is free.
+            raise ActionError("the catalog is locked; the re-scan goes on by itself once it is free",
+                              status=503) from err
+        # Requests asking for these tracks through other downloads (a force-search's
+        # replacement, say) are told too, not only the ones this download serves.
+        await self.statuses.refresh(await self.mend.requests_waiting_for(wanted))
+        async with journal_connection(self.tracker.import_db) as conn:
+            done = await journal.get_job(conn, sub.id)
+        after = await self.store.get_submission(sub.id) or sub
+        return RescanResult(after, wanted, done.outcome if done is not None else None)
+
+    async def prepare(self, sub: SubmissionRow) -> list[str]:
+        """Put the submission back where QT's `completed` puts it; returns the tracks it looks
+        for. From here on it is an import like any other: a crash is resumed by the reconciler."""
         _check(sub)
         folder = Path(sub.local_dir)
         if not await asyncio.to_thread(folder.is_dir):
@@ -82,22 +103,7 @@ class Rescans:
             await mark_fetching(self.catalog, wanted)
         log.info("download.rescan", submission_id=sub.id, ticket_id=sub.ticket_id, tracks=len(wanted),
                  source_dir=str(folder))
-        try:
-            await self.tracker.apply(sub.id, Ticket(id=sub.ticket_id or sub.id,
-                                                    state=TicketState(type="completed"), dest_path=""))
-        except Exception as err:
-            if not is_busy(err):
-                raise
-            # Journalled and marked importing: the reconciler resumes it once the catalog is free.
-            raise ActionError("the catalog is locked; the re-scan goes on by itself once it is free",
-                              status=503) from err
-        # Requests asking for these tracks through other downloads (a force-search's
-        # replacement, say) are told too, not only the ones this download serves.
-        await self.statuses.refresh(await self.mend.requests_waiting_for(wanted))
-        async with journal_connection(self.tracker.import_db) as conn:
-            done = await journal.get_job(conn, sub.id)
-        after = await self.store.get_submission(sub.id) or sub
-        return RescanResult(after, wanted, done.outcome if done is not None else None)
+        return wanted
 
     async def _wanted(self, sub: SubmissionRow) -> list[str]:
         """Tracks the download did not import, still missing, and fetched by nobody else."""
