@@ -228,3 +228,19 @@ async def test_qt_reporting_the_replaced_ticket_running_does_not_revive_it(make_
     new_id = reply.body["download"]["submission_id"]
     assert len([t for t in await service.store.submission_tracks(new_id) if t.active]) == len(OK.tracks)
     await bridge.until_status(request_id, "needs_approval")
+
+
+async def test_a_track_that_arrived_meanwhile_is_not_searched_for_and_stays_live_nowhere(make_bridge, sim):
+    bridge, request_id, old_ticket = await parked(make_bridge, sim)
+    conn = sqlite3.connect(bridge.catalog)       # the first track arrived some other way
+    with conn:
+        conn.execute("UPDATE tracks SET availability = 'available', audio_uri = 'x.ogg' WHERE id = ?",
+                     (OK.track_id(1, 1),))
+    conn.close()
+    reply = await bridge.admin("POST", f"/v1/admin/downloads/{old_ticket}/search", body={"query": QUERY})
+    assert reply.status == 200, reply.text
+    assert [t["title"] for t in reply.body["download"]["tracks"]] == ["Signal Fires", "Breakwater"]
+    old = await bridge.service.store.submission_by_ticket(old_ticket)
+    # A live row left behind would block the track from ever being fetched again (unique index).
+    assert not any(t.active for t in await bridge.service.store.submission_tracks(old.id))
+    await bridge.until_status(request_id, "completed")

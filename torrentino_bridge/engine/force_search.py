@@ -80,8 +80,8 @@ class ForceSearch:
                 # The download moved on under us (an event, another admin): nothing was written.
                 raise ActionError("the download changed while searching again; look at it and try again") from None
         bound.info("download.searched_again", new_submission_id=switch.new.id, query=query.description,
-                   tracks=len(switch.moved), closed_as=switch.close_old_as)
-        await mark_fetching(self.catalog, list(switch.moved))
+                   tracks=len(switch.new.track_ids), closed_as=switch.close_old_as)
+        await mark_fetching(self.catalog, list(switch.new.track_ids))
         await self.statuses.refresh(served)
         new = await self.store.get_submission(switch.new.id)
         assert new is not None
@@ -117,7 +117,7 @@ class ForceSearch:
         close = None if old.state is SubmissionState.COMPLETED else SubmissionState.CANCELLED
         return Switch(
             old_id=old.id, old_state=old.state, close_old_as=close, old_error=note, new=new,
-            moved=[t.id for t in wanted], relink={**{t.id: new.id for t in wanted}, **elsewhere},
+            relink={**{t.id: new.id for t in wanted}, **elsewhere},
             query=query.description, artist=query.artist, title=query.title,
             cancel=cancel_item(old.id, "searched again by an admin") if _may_run_in_qt(old) else None,
         )
@@ -132,7 +132,6 @@ class ForceSearch:
             raise ActionError(f"this download was already searched again as {earlier.query!r} "
                               f"(download {shown}); search again from that download")
         return SearchResult(new, old, "nothing_to_cancel", repeated=True)
-
 
 
 def _may_run_in_qt(sub: SubmissionRow) -> bool:

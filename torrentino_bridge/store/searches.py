@@ -10,7 +10,7 @@ outbox. A crash after the commit leaves work the submitter and the outbox finish
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiosqlite
@@ -42,7 +42,6 @@ class Switch:
     close_old_as: SubmissionState | None  # the state the old one ends in (None: it keeps its own)
     old_error: str                      # why it ended, when it is closed here
     new: NewSubmission
-    moved: Sequence[str]                # track ids the new submission takes over
     relink: Mapping[str, str]           # track id -> submission its requests follow from now on
     query: str
     artist: str | None
@@ -75,7 +74,8 @@ class SearchStore:
 
     async def switch(self, sw: Switch) -> None:
         """The whole switch in one transaction. StaleSwitch when the old submission moved on
-        meanwhile; sqlite3.IntegrityError when a moved track became live elsewhere."""
+        meanwhile; sqlite3.IntegrityError when one of the new submission's tracks became live
+        elsewhere."""
         now = utcnow()
         async with self.store.tx() as conn:
             if sw.close_old_as is None:
@@ -91,13 +91,13 @@ class SearchStore:
                 )
             if cur.rowcount != 1:
                 raise StaleSwitch(sw.old_id)
-            # Live tracks are released (the unique index allows one live row per track);
-            # tracks that had already ended keep the outcome they ended with.
-            await conn.executemany(
-                "UPDATE submission_tracks SET outcome = CASE WHEN active = 1 THEN 'released' ELSE outcome END,"
-                " error = CASE WHEN active = 1 THEN ? ELSE error END, active = 0, updated_at = ?"
-                " WHERE submission_id = ? AND track_id = ?",
-                [(sw.old_error, now, sw.old_id, t) for t in sw.moved],
+            # Every track still live under the old submission is released, moved or not (one
+            # already available stays active nowhere: the unique index of live rows ignores the
+            # submission's state). Tracks that had already ended keep the outcome they ended with.
+            await conn.execute(
+                "UPDATE submission_tracks SET outcome = 'released', error = ?, active = 0, updated_at = ?"
+                " WHERE submission_id = ? AND active = 1",
+                (sw.old_error, now, sw.old_id),
             )
             await _insert_submission(conn, sw.new)
             await conn.executemany(
