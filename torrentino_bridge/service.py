@@ -260,7 +260,8 @@ class BridgeService:
     def _open_mending(self) -> None:
         """An admin's mends of a download: force-search and re-scan. Tickets the bridge gives
         up are cancelled through the outbox, again and again until QT confirms."""
-        self.cancels = TicketCancels(self.store, self.client, on_ticket=self.tracker.apply)
+        self.cancels = TicketCancels(self.store, self.client, on_ticket=self.tracker.apply,
+                                     wake_outbox=self.outbox.wake.set)
         self.outbox.register(CANCEL_KIND, self.cancels.deliver, retry_forever=True)
         self.searches = ForceSearch(self.settings, self.store, self.catalog, self.statuses, self.locks,
                                     self.cancels, submit=self.submitter.submit,

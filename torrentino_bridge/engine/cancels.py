@@ -35,11 +35,13 @@ def cancel_item(submission_id: str, reason: str) -> NewItem:
 
 
 class TicketCancels:
-    def __init__(self, store: BridgeStore, client: TorrentinoClient, *, on_ticket: OnTicket | None = None) -> None:
+    def __init__(self, store: BridgeStore, client: TorrentinoClient, *, on_ticket: OnTicket | None = None,
+                 wake_outbox: Callable[[], None] | None = None) -> None:
         self.store = store
         self.outbox = OutboxStore(store)
         self.client = client
         self.on_ticket = on_ticket
+        self.wake_outbox = wake_outbox or (lambda: None)
 
     async def deliver(self, item: OutboxItem) -> None:
         """The outbox handler: returns once QT confirmed the ticket is not running."""
@@ -73,12 +75,14 @@ class TicketCancels:
 
     async def deliver_now(self, item: NewItem) -> bool:
         """Deliver an item just enqueued without waiting for the outbox worker; False when
-        it must wait for a retry (the item stays pending and the worker sends it later)."""
+        it must wait for a retry (the item stays pending and the worker, woken now, takes it
+        over with its backoff instead of at its next idle pass)."""
         queued = OutboxItem(item.id, item.kind, item.payload, 0, "")
         try:
             await self.deliver(queued)
         except (Retry, GiveUp) as err:
             log.warning("ticket.cancel_deferred", outbox_id=item.id, error=str(err))
+            self.wake_outbox()
             return False
         await self.outbox.done(item.id)
         return True
