@@ -6,7 +6,9 @@ pass. Any other exception is a retry too (logged with its traceback): a bug must
 the item. Backoff is exponential with jitter, capped; after max_attempts an item is
 `dead` (kept in the table with its last error), unless their kind was registered with
 retry_forever (work that must happen however long the receiver is away, such as cancelling
-a ticket Quentin Torrentino would otherwise keep running). Items may be delivered more than once
+a ticket Quentin Torrentino would otherwise keep running). An item of a kind this worker has
+no handler for is retried the same way: a one-shot worker (a CLI command) shares the table
+with the daemon, whose worker knows every kind. Items may be delivered more than once
 (a crash after delivery, before `done` is written): receivers deduplicate on the id.
 """
 
@@ -97,7 +99,7 @@ class OutboxWorker:
         bound = log.bind(outbox_id=item.id, kind=item.kind, attempt=item.attempts + 1)
         handler = self.handlers.get(item.kind)
         if handler is None:
-            await self._dead(item, f"no handler for outbox kind {item.kind!r}", bound)
+            await self._retry(item, f"no handler for outbox kind {item.kind!r}", None, bound)
             return
         try:
             await handler(item)
