@@ -244,3 +244,26 @@ async def test_a_track_that_arrived_meanwhile_is_not_searched_for_and_stays_live
     # A live row left behind would block the track from ever being fetched again (unique index).
     assert not any(t.active for t in await bridge.service.store.submission_tracks(old.id))
     await bridge.until_status(request_id, "completed")
+
+
+async def test_a_replaced_completed_download_stays_completed_when_its_old_ticket_runs_again(make_bridge, sim):
+    """The tracks a completed download did not import went to the new search: its old ticket
+    running again in QT (retried in QT's own UI) must not take them back."""
+    sim.set_outcome("Harbour Lights", "missing_tracks")
+    bridge = await make_bridge()
+    request_id = await requested(bridge)
+    await bridge.until_status(request_id, "failed")
+    old_ticket = await bridge.only_ticket()
+    sim.set_outcome("Harbour Lights", "needs_approval")
+    reply = await bridge.admin("POST", f"/v1/admin/downloads/{old_ticket}/search",
+                               body={"query": "Harbour Lights, last track"})
+    assert reply.status == 200
+    service = bridge.service
+    old = await service.store.submission_by_ticket(old_ticket)
+    for state in ("downloading", "completed"):
+        await service.tracker.apply(old, Ticket(id=old_ticket, dest_path=old.dest_path, state=TicketState(
+            type=state, progress_pct=10, completed_at="2030-01-01T00:00:00Z")))
+        after = await service.store.get_submission(old.id)
+        assert after.state.value == "completed"
+        assert not any(t.active for t in await service.store.submission_tracks(old.id))
+    await bridge.until_status(request_id, "needs_approval")     # waiting on the new search
