@@ -42,8 +42,9 @@ async def test_search_again_match_table_rescan_and_history(make_bridge, sim):
     sim.set_outcome("Harbour Lights", "acquisition_failed")
     sim.set_outcome("Cartas de Verano", "missing_tracks")
     bridge = await make_bridge([OK, TWO, *FILLER])
-    for spec in FILLER:
-        await bridge.until_status(await request(bridge, spec.id), "completed")
+    fillers = [await request(bridge, spec.id) for spec in FILLER]
+    for request_id in fillers:
+        await bridge.until_status(request_id, "completed")
     partial = await request(bridge, "alb-two")
     await bridge.until_status(partial, "failed")
     not_found = await request(bridge, "alb-ok")
