@@ -24,12 +24,16 @@ import structlog
 from .config import Settings
 from .engine.actions import ActionError, Actions
 from .engine.cancel import RequestCanceller
+from .engine.cancels import KIND as CANCEL_KIND
+from .engine.cancels import TicketCancels
+from .engine.force_search import ForceSearch
 from .engine.intake import Gate, Intake
 from .engine.locks import KeyedLocks
 from .engine.outbox import OutboxWorker
 from .engine.reconciler import Reconciler
 from .engine.repair import repair
 from .engine.requests import RequestStatusUpdater
+from .engine.rescan import Rescans
 from .engine.sources.pezzottify import PezzottifyQueueSource
 from .engine.submitter import Submitter
 from .engine.tracker import Notifier, TicketTracker
@@ -104,6 +108,9 @@ class BridgeService:
         self.handover: Handover
         self.live: LiveFeed
         self.canceller: RequestCanceller
+        self.cancels: TicketCancels
+        self.searches: ForceSearch
+        self.rescans: Rescans
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def _open_catalog(self) -> Catalog:
@@ -304,6 +311,7 @@ class BridgeService:
                                           self.intake.planning)
         for source in sources:
             source.release = self._withdrawn
+        self._open_mending()
 
     async def _withdrawn(self, request_id: str, reason: str) -> None:
         """A source withdrew a request (its Pezzottify row was deleted): cancel it; what only it
@@ -320,6 +328,17 @@ class BridgeService:
         if user_id is not None and await enqueue_ready_notice(conn, user_id=user_id, album_id=album_id,
                                                               request_id=link.source_id):
             self.outbox.wake.set()
+
+    def _open_mending(self) -> None:
+        """An admin's mends of a download: force-search and re-scan. Tickets the bridge gives
+        up are cancelled through the outbox, again and again until QT confirms."""
+        self.cancels = TicketCancels(self.store, self.client, on_ticket=self.tracker.apply,
+                                     wake_outbox=self.outbox.wake.set)
+        self.outbox.register(CANCEL_KIND, self.cancels.deliver, retry_forever=True)
+        self.searches = ForceSearch(self.settings, self.store, self.catalog, self.statuses, self.locks,
+                                    self.cancels, submit=self.submitter.submit,
+                                    wake_submitter=self.submitter.wake.set)
+        self.rescans = Rescans(self.store, self.catalog, self.statuses, self.locks, self.tracker)
 
     def _start_workers(self) -> None:
         t = self.settings.torrentino

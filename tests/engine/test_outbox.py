@@ -104,3 +104,57 @@ async def test_give_up_unknown_kind_and_attempt_limit_end_dead(tmp_path: Path) -
         assert await outbox.counts() == {("gone", "dead"): 1, ("mystery", "dead"): 1, ("buggy", "dead"): 1}
     finally:
         await store.close()
+
+
+async def test_a_kind_registered_to_retry_forever_outlives_the_attempt_limit(tmp_path: Path) -> None:
+    """Cancelling a ticket QT keeps running must not be dropped because QT was away long."""
+    store = await _store(tmp_path / "bridge.db")
+    clock = Clock()
+    away = True
+
+    async def cancel(item: OutboxItem) -> None:
+        if away:
+            raise Retry("Quentin Torrentino is unavailable")
+
+    try:
+        outbox = OutboxStore(store)
+        worker = OutboxWorker(outbox, max_attempts=3, clock=clock)
+        worker.register("qt.cancel", cancel, retry_forever=True)
+        worker.register("webhook", cancel)
+        await outbox.add([NewItem("c", "qt.cancel", {}), NewItem("w", "webhook", {})])
+        for _ in range(6):
+            await worker.run_once()
+            clock.now += 10**6
+        assert (await outbox.get("w") or {})["state"] == "dead"
+        still = await outbox.get("c")
+        assert still is not None and still["state"] == "pending" and still["attempts"] == 6
+        away = False
+        await worker.run_once()
+        assert (await outbox.get("c") or {})["state"] == "done"
+    finally:
+        await store.close()
+
+
+async def test_a_worker_without_the_kinds_handler_leaves_the_item_to_one_that_has_it(tmp_path: Path) -> None:
+    """A CLI command's one-shot worker knows its own kinds only: the daemon's items survive it."""
+    store = await _store(tmp_path / "bridge.db")
+    clock = Clock()
+    delivered: list[str] = []
+
+    async def cancel(item: OutboxItem) -> None:
+        delivered.append(item.id)
+
+    try:
+        outbox = OutboxStore(store)
+        await outbox.add([NewItem("c", "qt.cancel", {})])
+        one_shot = OutboxWorker(outbox, {"webhook": cancel}, max_attempts=1000, clock=clock)
+        await one_shot.run_once()
+        row = await outbox.get("c")
+        assert row is not None and row["state"] == "pending" and "no handler" in row["last_error"]
+        clock.now += 10**6
+        daemon = OutboxWorker(outbox, clock=clock)
+        daemon.register("qt.cancel", cancel, retry_forever=True)
+        await daemon.run_once()
+        assert delivered == ["c"] and (await outbox.get("c") or {})["state"] == "done"
+    finally:
+        await store.close()

@@ -163,3 +163,63 @@ def test_directory_outside_incoming_is_exit_2(shared_config: Path, tmp_path: Pat
                        "--album", "nd")
     assert code == 2
     assert "not a directory inside media.incoming" in err
+
+
+async def _plan_requests(config: Path, requests: dict[str, dict[str, object]]) -> None:
+    """The daemon's intake plans these requests (QT is disabled: their download stays an intent)."""
+    from torrentino_bridge.config import load_settings
+    from torrentino_bridge.service import BridgeService
+
+    service = BridgeService(load_settings(config))
+    async with service.components():
+        for request_id, what in requests.items():
+            await service.store.insert_request(request_id, "u1", **what)  # type: ignore[arg-type]
+        await service.intake.run_once()
+
+
+def _rows(db: Path, sql: str) -> list[tuple]:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_real_import_brings_the_requests_and_downloads_waiting_for_it_up_to_date(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    incoming = tmp_path / "incoming"
+    first = build_case(CASES_BY_NAME["flat_numbered_ogg"], incoming / "drop1", tmp_path / "outside")
+    second = build_case(CASES_BY_NAME["flat_numbered_ogg"], incoming / "drop2", tmp_path / "outside2")
+    config = write_config(tmp_path, incoming)
+    asyncio.run(_plan_requests(config, {"r-album": {"album_id": "nd"}, "r-one": {"track_ids": ["nd-101"]}}))
+    capsys.readouterr()    # the planning's own log lines
+    bridge_db = tmp_path / "bridge.db"
+    assert _rows(bridge_db, "SELECT state, COUNT(*) FROM submission_tracks st JOIN submissions s"
+                            " ON s.id = st.submission_id WHERE st.active = 1 GROUP BY state") == [("intent", 12)]
+
+    # One track by hand: its request completes, the album's download goes on for the rest.
+    code, out, _ = run(capsys, "import", "--config", str(config), "--dir", str(first), "--album", "nd",
+                       "--track", "nd-101", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert set(data["requests_updated"]) == {"r-album", "r-one"}
+    assert len(data["downloads_released"]) == 1 and data["downloads_closed"] == []
+    assert dict(_rows(bridge_db, "SELECT id, status FROM download_requests")) == {
+        "r-album": "pending", "r-one": "completed"}
+    assert _rows(bridge_db, "SELECT COUNT(*) FROM submission_tracks WHERE active = 1") == [(11,)]
+
+    # The rest by hand: nothing is left to fetch, the download closes, its ticket is to be cancelled.
+    rest = [arg for n in range(2, 13) for arg in ("--track", f"nd-1{n:02d}")]
+    code, out, _ = run(capsys, "import", "--config", str(config), "--dir", str(second), "--album", "nd", *rest)
+    assert code == 0, out
+    assert "1 request(s) updated." in out and "1 download(s) had nothing left to fetch" in out
+    assert dict(_rows(bridge_db, "SELECT id, status FROM download_requests")) == {
+        "r-album": "completed", "r-one": "completed"}
+    [(state, error)] = _rows(bridge_db, "SELECT state, error FROM submissions")
+    assert state == "completed" and "imported by hand" in error
+    assert _rows(bridge_db, "SELECT outcome, COUNT(*) FROM submission_tracks GROUP BY outcome") == [("imported", 12)]
+    assert _rows(bridge_db, "SELECT kind, state FROM outbox") == [("qt.cancel", "pending")]

@@ -17,6 +17,7 @@ from ..qt.client import TorrentinoClient
 from ..qt.types import RETRYABLE_FROM, Ticket
 from ..store.bridge import BridgeStore, SubmissionRow
 from ..store.catalog import Catalog
+from ..store.searches import is_replaced
 from .approvals import qt_candidate_index
 from .intake import new_submission
 from .locks import KeyedLocks
@@ -135,6 +136,8 @@ class Actions:
         for sub in subs:
             if sub.state in LIVE_SUBMISSION_STATES:
                 continue
+            if await is_replaced(self.store, sub.id):
+                continue   # a force-search took its tracks over: retry that download instead
             failed_tracks = [t for t in await self.store.submission_tracks(sub.id)
                              if not t.active and t.outcome != "imported"]
             if not failed_tracks:

@@ -4,7 +4,11 @@ A handler returns when the item reached its destination, raises Retry for a pass
 failure (the receiver is down, a database is locked) and GiveUp for one that will never
 pass. Any other exception is a retry too (logged with its traceback): a bug must not lose
 the item. Backoff is exponential with jitter, capped; after max_attempts an item is
-`dead` (kept in the table with its last error). Items may be delivered more than once
+`dead` (kept in the table with its last error), unless their kind was registered with
+retry_forever (work that must happen however long the receiver is away, such as cancelling
+a ticket Quentin Torrentino would otherwise keep running). An item of a kind this worker has
+no handler for is retried the same way: a one-shot worker (a CLI command) shares the table
+with the daemon, whose worker knows every kind. Items may be delivered more than once
 (a crash after delivery, before `done` is written): receivers deduplicate on the id.
 """
 
@@ -57,9 +61,12 @@ class OutboxWorker:
         self.wake = asyncio.Event()
         self.guard = PassGuard("outbox")
         self._failing: set[str] = set()        # kinds whose last delivery failed (log once)
+        self._forever: set[str] = set()        # kinds never given up on a passing failure
 
-    def register(self, kind: str, handler: Handler) -> None:
+    def register(self, kind: str, handler: Handler, *, retry_forever: bool = False) -> None:
         self.handlers[kind] = handler
+        if retry_forever:
+            self._forever.add(kind)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -92,7 +99,7 @@ class OutboxWorker:
         bound = log.bind(outbox_id=item.id, kind=item.kind, attempt=item.attempts + 1)
         handler = self.handlers.get(item.kind)
         if handler is None:
-            await self._dead(item, f"no handler for outbox kind {item.kind!r}", bound)
+            await self._retry(item, f"no handler for outbox kind {item.kind!r}", None, bound)
             return
         try:
             await handler(item)
@@ -115,7 +122,7 @@ class OutboxWorker:
 
     async def _retry(self, item: OutboxItem, error: str, after: float | None, bound: structlog.BoundLogger) -> None:
         attempts = item.attempts + 1
-        if attempts >= self.max_attempts:
+        if attempts >= self.max_attempts and item.kind not in self._forever:
             await self._dead(item, f"gave up after {attempts} attempts: {error}", bound)
             return
         if after is None:

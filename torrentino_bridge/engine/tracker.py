@@ -45,6 +45,7 @@ from ..store.bridge import BridgeStore, SubmissionRow
 from ..store.catalog import Catalog
 from ..store.db import is_busy
 from ..store.outbox import NewItem
+from ..store.searches import is_replaced
 from ..tasks import TaskSupervisor
 from .albums import AlbumDownloads, LeftCatalog
 from .approvals import approval_details, notice_of_approval
@@ -377,8 +378,9 @@ class TicketTracker:
             sub = await self.store.get_submission(sub.id) or sub
         elif sub.state in (SubmissionState.FAILED, *RELEASING_STATES) and target in (
             SubmissionState.ACTIVE, SubmissionState.NEEDS_APPROVAL, SubmissionState.IMPORTING
-        ):
-            # Retried in QT (by us or through QT's own UI): the submission lives again.
+        ) and not await is_replaced(self.store, sub.id):
+            # Retried in QT (by us or through QT's own UI): the submission lives again. Not one a
+            # force-search replaced: its old ticket runs on only until the outbox cancels it.
             await self._reopen(sub, qt_state)
             sub = await self.store.get_submission(sub.id) or sub
         elif sub.state is not SubmissionState.IMPORTING and sub.state in (
@@ -441,6 +443,8 @@ class TicketTracker:
         time than the one imported): it was closed on information QT no longer holds."""
         if target not in (SubmissionState.ACTIVE, SubmissionState.NEEDS_APPROVAL, SubmissionState.IMPORTING):
             return False
+        if await is_replaced(self.store, sub.id):
+            return False      # a force-search replaced it: its old ticket's later life is not ours
         if target is SubmissionState.IMPORTING:
             imported_at = sub.details_json.get("qt_completed_at")
             if imported_at is None or imported_at == ticket.state.get("completed_at"):

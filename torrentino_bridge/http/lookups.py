@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
+from ..domain.searches import search_of
 from ..domain.status import LIVE_SUBMISSION_STATES, SubmissionState
 from ..reporting import track_state
-from ..store.bridge import SubmissionRow
+from ..store.bridge import BridgeStore, SubmissionRow
+from ..store.searches import SearchStore
 from .errors import ApiError
 
 if TYPE_CHECKING:
@@ -34,6 +37,18 @@ def parse_states(raw: str | None) -> list[SubmissionState] | None:
     return states
 
 
+def parse_offset(raw: str | None, *, maximum: int = 1_000_000) -> int:
+    if raw is None:
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"offset must be an integer, got {raw[:50]!r}") from None
+    if not 0 <= value <= maximum:
+        raise ApiError(400, f"offset must be between 0 and {maximum}")
+    return value
+
+
 def parse_limit(raw: str | None, *, default: int, maximum: int) -> int:
     if raw is None:
         return default
@@ -43,21 +58,6 @@ def parse_limit(raw: str | None, *, default: int, maximum: int) -> int:
         raise ApiError(400, f"limit must be an integer, got {raw[:50]!r}") from None
     if not 1 <= value <= maximum:
         raise ApiError(400, f"limit must be between 1 and {maximum}")
-    return value
-
-
-MAX_OFFSET = 1_000_000
-
-
-def parse_offset(raw: str | None) -> int:
-    if raw is None:
-        return 0
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"offset must be an integer, got {raw[:50]!r}") from None
-    if not 0 <= value <= MAX_OFFSET:
-        raise ApiError(400, f"offset must be between 0 and {MAX_OFFSET}")
     return value
 
 
@@ -132,6 +132,8 @@ async def describe_download(service: BridgeService, sub: SubmissionRow, *, detai
         "candidate_count": details.get("candidate_count", len(details.get("candidates") or [])),
         "created_at": sub.created_at,
         "updated_at": sub.updated_at,
+        "finished_at": sub.finished_at,
+        **await search_fields(service.store, sub),
     }
     if detailed:
         data.update({
@@ -144,3 +146,17 @@ async def describe_download(service: BridgeService, sub: SubmissionRow, *, detai
             "retryable": details.get("retryable"),
         })
     return data
+
+
+async def search_fields(store: BridgeStore, sub: SubmissionRow) -> dict[str, Any]:
+    """What a download searches for (the admin page pre-fills its force-search box with it),
+    and the force-searches linking it to other downloads."""
+    searches = SearchStore(store)
+    made_by = await searches.search_of(sub.id)
+    replaced = await searches.replaced_by(sub.id)
+    try:
+        query = search_of(json.loads(sub.body))
+    except ValueError:
+        query = search_of({})
+    return {"query": query, "replaces": made_by.replaces if made_by else None,
+            "replaced_by": replaced.submission_id if replaced else None}

@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 
 from ..domain.requests import MAX_ID_LENGTH, MAX_TRACKS_PER_REQUEST
+from ..domain.searches import MAX_NAME, MAX_QUERY
 from ..domain.status import RequestStatus, SubmissionState
 from .auth import CALLBACK_HEADER, MAX_USER_ID, USER_HEADER
 from .bodies import MAX_LIMIT_VALUE
@@ -90,7 +91,10 @@ def _schemas() -> dict[str, Schema]:
         "requests": {"type": "array", "items": _obj({"request_id": STR, "user_id": STR, "status": STR})},
         "candidate_count": {**INT, "description": "How many candidates QT listed (at most "
                                                   "[torrentino] max_candidates are kept)"},
-        "created_at": STR, "updated_at": STR,
+        "created_at": STR, "updated_at": STR, "finished_at": TIME,
+        "query": _ref("SearchQuery"),
+        "replaces": {**NSTR, "description": "The download this one searched again for (force-search)"},
+        "replaced_by": {**NSTR, "description": "The download that searched again for this one"},
     })
     candidate = _obj({
         "index": {**INT, "description": "What approve's candidate_idx names"},
@@ -164,6 +168,7 @@ def _schemas() -> dict[str, Schema]:
             },
             "required": ["event", "ticket_id"],
         },
+        **_mend_schemas(),
         "Check": check,
         "Liveness": _obj({
             "status": {"type": "string", "enum": ["ok", "failing"]},
@@ -260,9 +265,14 @@ def _paths() -> dict[str, Any]:
                  "description": "Comma-separated bridge states, or `all`. Default: intent, active, "
                                 "needs_approval, importing, failed."},
                 _limit_param(100, 500),
+                {"name": "offset", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0},
+                 "description": "Downloads to skip, for the next page"},
             ],
-            "responses": {"200": {"description": "Newest first", **_json(_obj(
-                {"downloads": {"type": "array", "items": _ref("Download")}}))},
+            "responses": {"200": {"description": "Newest first: by when a download ended, or (still "
+                                                 "live) when it was made; `total` counts every match",
+                                  **_json(_obj({"downloads": {"type": "array", "items": _ref("Download")},
+                                                "total": INT, "limit": INT, "offset": INT}))},
                 **_E400, **_AUTH_401},
         }},
         "/v1/admin/downloads/{ticket_id}": {"get": {
@@ -288,6 +298,7 @@ def _paths() -> dict[str, Any]:
                 "download": _ref("DownloadDetail")}))},
                 **_E400, **_AUTH_401, **_E404, **_QT},
         }},
+        **_mend_paths(),
         "/v1/admin/users": {"get": {
             "tags": ["admin"], "summary": "Users with an override, an open request or a request in the last 24h",
             "security": [{"admin": []}], "parameters": [_limit_param(100, 500)],
@@ -446,6 +457,121 @@ def _follow_paths() -> dict[str, Any]:
             "security": [{"admin": []}],
             "responses": {"201": {"description": "The ticket", **_json(_obj({
                 "ticket": STR, "expires_in": {**INT, "description": "Seconds"}}))}, **_AUTH_401},
+        }},
+    }
+
+
+# -- mending a download: force-search, match table, re-scan (views/mend.py) ----------------
+def _mend_schemas() -> dict[str, Schema]:
+    outcome = _obj({"imported": {"type": "object", "additionalProperties": STR,
+                                 "description": "track id -> audio_uri"},
+                    "failed": {"type": "object", "additionalProperties": STR,
+                               "description": "track id -> why it was not imported"},
+                    "summary": STR}, required=["imported", "failed"])
+    extra_ok = {"type": "object", "description": "More explanation fields may appear"}
+    return {
+        "SearchQuery": _obj({"description": NSTR, "artist": NSTR, "title": NSTR}),
+        "SearchBody": _obj({
+            "query": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY,
+                      "description": "query_context.description of the new ticket: what QT searches for"},
+            "artist": _nullable({"type": "string", "minLength": 1, "maxLength": MAX_NAME,
+                                 "description": "replaces query_context.expected.artist"}),
+            "title": _nullable({"type": "string", "minLength": 1, "maxLength": MAX_NAME,
+                                "description": "replaces query_context.expected.title"}),
+        }, required=["query"], extra=False),
+        "SearchResult": _obj({
+            "download": _ref("DownloadDetail"),
+            "replaced": _obj({"ticket_id": NSTR, "submission_id": STR,
+                              "state": {"type": "string", "enum": [s.value for s in SubmissionState]}}),
+            "previous_ticket": {"type": "string", "enum": ["cancelled", "cancel_pending", "nothing_to_cancel"],
+                                "description": "cancel_pending: QT did not confirm yet; the bridge keeps "
+                                               "cancelling until it does"},
+            "repeated": {**BOOL, "description": "The same search was asked for before; nothing new was made"},
+        }),
+        "ImportOutcome": outcome,
+        "MatchReport": {
+            "type": "object", "required": ["matches", "rejected_files"],
+            "description": "The plan's report (what `torrentino-bridge import --dry-run --json` prints); "
+                           "entries may carry more explanation fields than listed",
+            "properties": {
+                "matches": {"type": "array", "items": {**extra_ok, "required": ["file", "track_id"], "properties": {
+                    "file": STR, "track_id": STR, "track": STR, "confidence": {"type": "number"},
+                    "signals": {"type": "array", "items": STR}}}},
+                "unmatched_tracks": {"type": "array", "items": {},
+                                     "description": "Requested tracks no file was matched to"},
+                "rejected_files": {"type": "array", "items": {**extra_ok, "required": ["file", "reason"],
+                                                               "properties": {
+                    "file": STR, "reason": STR, "track_id": STR, "confidence": {"type": "number"}}}},
+            },
+        },
+        "Matches": _obj({
+            "ticket_id": NSTR, "submission_id": STR, "state": STR,
+            "source": {"type": "string", "enum": ["import", "dry_run"],
+                       "description": "import: the journalled plan of the import; dry_run: planned now from "
+                                      "the folder, nothing moved"},
+            "import_state": _nullable({"type": "string", "enum": ["moving", "done"]}),
+            "source_dir": STR,
+            "labels": {"type": "object", "additionalProperties": STR, "description": "track id -> \"4 Title\""},
+            "failed": {"type": "object", "additionalProperties": STR},
+            "report": _ref("MatchReport"),
+            "outcome": _nullable(outcome),
+            "finished_at": TIME,
+        }),
+        "RescanResult": _obj({"tracks": {"type": "array", "items": STR,
+                                         "description": "The tracks looked for again"},
+                              "outcome": _nullable(outcome), "download": _ref("DownloadDetail")}),
+    }
+
+
+def _mend_paths() -> dict[str, Any]:
+    starting = {"503": _error("The bridge is starting (startup repair waits for a locked catalog), or the "
+                              "catalog is locked; `Retry-After` when it is the start")}
+    return {
+        "/v1/admin/downloads/{ticket_id}/search": {"post": {
+            "tags": ["admin"], "summary": "Search again with an admin's query (force-search)",
+            "security": [{"admin": []}], "parameters": [_ticket_param()],
+            "description": "Replaces the download by a new ticket for the same tracks (a live download's "
+                           "tracks, or the ones an ended download did not import) whose description is "
+                           "the query; the requests follow the new download and the old ticket is "
+                           "cancelled in QT when QT may still run it. Exactly one new ticket, whatever "
+                           "crashes. 409 while the download is being imported, when nothing is left to "
+                           "fetch, or when it was already searched again with another query (the same "
+                           "query again answers as the first time).",
+            "requestBody": {"required": True, **_json(_ref("SearchBody"))},
+            "responses": {
+                "200": {"description": "QT accepted the new ticket", **_json(_ref("SearchResult"))},
+                "202": {"description": "Stored; QT was not reached yet: the bridge submits it when it is",
+                        **_json(_ref("SearchResult"))},
+                **_E400, **_AUTH_401, **_E404,
+                "409": _error("Being imported, nothing to search for, or already searched again"),
+                **starting,
+            },
+        }},
+        "/v1/admin/downloads/{ticket_id}/matches": {"get": {
+            "tags": ["admin"], "summary": "How the download's files matched its tracks",
+            "security": [{"admin": []}], "parameters": [_ticket_param()],
+            "description": "The match table of the download's import (file, track, signals, confidence; "
+                           "files set aside with the reason); before any import, a dry run of its folder.",
+            "responses": {
+                "200": {"description": "The report", **_json(_ref("Matches"))},
+                **_AUTH_401,
+                "404": _error("Unknown id, or no import planned and no folder to look at"),
+                "409": _error("The folder cannot be read"),
+            },
+        }},
+        "/v1/admin/downloads/{ticket_id}/rescan": {"post": {
+            "tags": ["admin"], "summary": "Import again from the download's folder",
+            "security": [{"admin": []}], "parameters": [_ticket_param()],
+            "description": "For a download QT completed whose import left tracks out (or failed): after the "
+                           "admin fixed or added files, the tracks still missing are planned and imported "
+                           "again; the requests waiting for them are updated.",
+            "responses": {
+                "200": {"description": "The import's outcome", **_json(_ref("RescanResult"))},
+                **_E400, **_AUTH_401, **_E404,
+                "409": _error("Live, being imported, never completed by QT, or nothing left to import"),
+                "410": _error("The download's folder is gone"),
+                **starting,
+            },
         }},
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .views import admin, callback, events, health, pages, user
+from .views import admin, callback, events, health, mend, pages, user
 from .views.pages import STATIC_DIR
 
 ROUTES: list[web.RouteDef] = [
@@ -19,6 +19,10 @@ ROUTES: list[web.RouteDef] = [
     web.post("/v1/admin/downloads/{ticket_id}/reject", admin.reject),
     web.post("/v1/admin/downloads/{ticket_id}/retry", admin.retry),
     web.post("/v1/admin/downloads/{ticket_id}/cancel", admin.cancel),
+    # Mending a download: search again with an admin's query, its match table, re-scan its folder.
+    web.post("/v1/admin/downloads/{ticket_id}/search", mend.search),
+    web.get("/v1/admin/downloads/{ticket_id}/matches", mend.matches, allow_head=False),
+    web.post("/v1/admin/downloads/{ticket_id}/rescan", mend.rescan),
     web.get("/v1/admin/users", admin.list_users, allow_head=False),
     web.get("/v1/admin/users/{user_id}/limits", admin.get_limits, allow_head=False),
     web.put("/v1/admin/users/{user_id}/limits", admin.put_limits),

@@ -11,10 +11,11 @@ from aiohttp import web
 
 from .errors import ApiError, Handler
 from .keys import SERVICE
-from .views import admin, callback, user
+from .views import admin, callback, mend, user
 
 ENGINE_HANDLERS = frozenset({admin.approve, admin.reject, admin.retry, admin.cancel,
-                             callback.torrentino_callback, user.cancel_request})
+                             callback.torrentino_callback, user.cancel_request,
+                             mend.search, mend.rescan})
 RETRY_AFTER_SECS = 5
 
 

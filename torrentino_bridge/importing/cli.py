@@ -5,8 +5,11 @@
 
 The dry run calls plan_import, the same planning the daemon's import uses, and moves
 nothing (album images are cut, into DIR/.tb-split/, which the import then reuses). A real
-run is journalled under a key derived from the album and the directory, so running the
-same command again after a kill finishes the interrupted import.
+run is journalled under a key derived from the album and the directory, so running the same
+command again after a kill finishes the interrupted import. After a real run, the
+bridge's records follow: downloads still fetching the imported tracks let go
+of them (one left with nothing to fetch is closed, and the daemon cancels its ticket), and
+the requests waiting for them (and so Pezzottify's queue rows) get their status again.
 Exit status: 0 every requested track imported (or would be), 1 some not, 2 bad input.
 """
 
@@ -22,8 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from ..domain.models import TrackMeta
+from ..engine.hand_import import settle_hand_import
 from ..engine.outbox import OutboxWorker
+from ..engine.requests import RequestStatusUpdater
 from ..errors import EXIT_CONFIG
+from ..metrics import Metrics
 from ..pezzottify.handover import Handover
 from ..store.bridge import BridgeStore
 from ..store.catalog import Catalog, open_catalog
@@ -142,11 +148,20 @@ async def _import(args: argparse.Namespace, settings: Any, catalog: Catalog, alb
                   {"matches": [], "unmatched_tracks": list(outcome.failed), "rejected_files": []})
         if row is not None:
             labels = {**labels, **row.labels}
-        _print(args, report, labels, outcome.failed, outcome.to_json())
+        caught_up = await _catch_up(bridge_db, catalog, outcome.imported)
+        _print(args, report, labels, outcome.failed, {**outcome.to_json(), **caught_up})
         return 1 if outcome.failed else 0
     finally:
         await handover.close()
         await bridge_db.close()
+
+
+async def _catch_up(bridge_db: Any, catalog: Catalog, imported: dict[str, str]) -> dict[str, list[str]]:
+    """The bridge's downloads and requests follow the tracks just imported (engine/hand_import)."""
+    store = BridgeStore(bridge_db)
+    done = await settle_hand_import(store, RequestStatusUpdater(store, catalog, Metrics()), imported)
+    return {"requests_updated": done.requests, "downloads_released": done.downloads,
+            "downloads_closed": done.closed}
 
 
 def _print(args: argparse.Namespace, report: dict[str, Any], labels: dict[str, str],
@@ -162,3 +177,8 @@ def _print(args: argparse.Namespace, report: dict[str, Any], labels: dict[str, s
         print(f"Dry run: {would} of {total} tracks would be imported; nothing was moved.")
     else:
         print(outcome["summary"] or f"{total} of {total} tracks imported.")
+        if outcome.get("requests_updated"):
+            print(f"{len(outcome['requests_updated'])} request(s) updated.")
+        if outcome.get("downloads_closed"):
+            print(f"{len(outcome['downloads_closed'])} download(s) had nothing left to fetch: closed; "
+                  "the daemon cancels their tickets in Quentin Torrentino.")

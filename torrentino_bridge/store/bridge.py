@@ -71,6 +71,7 @@ class SubmissionRow:
     attempts: int
     created_at: str
     updated_at: str
+    finished_at: str | None = None
 
     @property
     def details_json(self) -> dict[str, Any]:
@@ -363,11 +364,11 @@ class BridgeStore:
     async def ended_to_follow(self, since: str) -> list[str]:
         """Ticket ids of submissions that ended since `since` and that QT may bring back: failed,
         rejected or cancelled, or completed with tracks left without a file; not ones QT
-        deleted, nor ones replaced by another ticket (a force-search)."""
+        deleted, nor ones a force-search replaced by another ticket."""
         rows = await self._all(
             "SELECT s.ticket_id FROM submissions s WHERE s.ticket_id IS NOT NULL AND s.finished_at >= ?"
             " AND COALESCE(s.qt_state, '') != 'deleted'"
-            " AND json_extract(CASE WHEN json_valid(s.details) THEN s.details END, '$.superseded_by') IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM submission_searches r WHERE r.replaces = s.id)"
             " AND (s.state IN ('failed', 'rejected', 'cancelled') OR (s.state = 'completed' AND EXISTS ("
             "   SELECT 1 FROM submission_tracks t WHERE t.submission_id = s.id AND t.outcome = 'error')))"
             " ORDER BY s.finished_at DESC",

@@ -160,6 +160,7 @@ function activeCard(d) {
     d.state === "importing" ? null : h("div", { class: "reject-row" },
       h("button", { type: "button", class: "danger small", "data-action": "cancel", onclick: (ev) =>
         act(ev.currentTarget, "POST", `${ticketPath(d)}/cancel`, {}, "Cancelled.") }, "Cancel")),
+    Mend.tools(d),
     trackList(d));
 }
 
@@ -170,6 +171,7 @@ function failedCard(d) {
     h("div", { class: "reject-row" },
       h("button", { type: "button", "data-action": "retry", onclick: (ev) =>
         act(ev.currentTarget, "POST", `${ticketPath(d)}/retry`, undefined, "Retry started.") }, "Retry")),
+    Mend.tools(d),
     trackList(d));
 }
 
@@ -177,12 +179,15 @@ function doneCard(d) {
   const ok = d.tracks.filter((t) => t.availability === "available").length;
   return h("article", { class: "card", "data-ticket": d.ticket_id, "data-state": d.state },
     ...head(d, pill(`${ok}/${d.tracks.length} available`, ok === d.tracks.length ? "ok" : "warn")),
-    d.error ? h("p", { class: "error" }, d.error) : null);
+    d.error ? h("p", { class: "error" }, d.error) : null,
+    Mend.tools(d));
 }
 
 function fill(id, items, render, emptyText) {
   const box = $(id);
+  const restore = Mend.keepFocus(box);   // a query box being typed in keeps its focus
   box.replaceChildren(...(items.length ? items.map(render) : [h("p", { class: "empty" }, emptyText)]));
+  restore();
 }
 
 function limitCell(effective, override) {
@@ -244,6 +249,7 @@ async function refresh() {
     $("n-active").textContent = active.length;
     $("n-failed").textContent = failed.length;
     renderUsers(userList.users);
+    await Mend.refreshHistory();
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
     if (!$("banner").classList.contains("info")) showBanner("");
   } catch (err) {

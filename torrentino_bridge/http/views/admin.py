@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ...store.history import page_submissions
 from ..auth import check_user_id
 from ..bodies import ApproveBody, EmptyBody, LimitsBody, ReasonBody, read_body
 from ..errors import ApiError
 from ..keys import SERVICE
-from ..lookups import candidates_of, describe_download, find_download, parse_limit, parse_states
+from ..lookups import candidates_of, describe_download, find_download, parse_limit, parse_offset, parse_states
 
 
 async def list_downloads(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     states = parse_states(request.query.get("state"))
     limit = parse_limit(request.query.get("limit"), default=100, maximum=500)
-    subs = await service.store.submissions(states, limit=limit)
-    return web.json_response({"downloads": [await describe_download(service, s) for s in subs]})
+    offset = parse_offset(request.query.get("offset"))
+    page = await page_submissions(service.store, states, limit=limit, offset=offset)
+    return web.json_response({"downloads": [await describe_download(service, s) for s in page.rows],
+                              "total": page.total, "limit": limit, "offset": offset})
 
 
 async def get_download(request: web.Request) -> web.Response:
