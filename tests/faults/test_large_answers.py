@@ -42,6 +42,7 @@ class LagMeter:
             self.samples += 1
 
 
+@pytest.mark.serial     # a lag figure: not measured beside another worker's load
 async def test_a_huge_needs_approval_answer_never_blocks_the_loop(tmp_path, sim, settings_for, running_bridge):
     sim.set_outcome(ALBUM.name, "needs_approval")
     proxy = await asyncio.create_subprocess_exec(

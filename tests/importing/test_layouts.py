@@ -101,6 +101,7 @@ def test_a_renamed_copy_of_another_track_is_not_taken_for_the_name(layout_root: 
     assert _reasons(plan) == {"01 - Neon Lights.ogg": "another file fits 8 Stay (feat. Mira) better"}
 
 
+@pytest.mark.serial     # prints the fixture-set line (xdist workers' output is not shown)
 def test_summary_over_the_whole_fixture_set(layout_root: Path, layout_media: MediaSettings,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     correct = unmatched = wrong = expected_unmatched = 0

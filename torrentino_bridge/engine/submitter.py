@@ -85,9 +85,6 @@ class Submitter:
         for sub in intents:
             if not await self.submit(sub):
                 return False
-        if self.blocked_reason is not None and intents:
-            log.info("qt.submissions_resumed")
-            self.blocked_reason = None
         return True
 
     async def submit(self, sub: SubmissionRow) -> bool:
@@ -108,6 +105,11 @@ class Submitter:
                 return False
             await self.store.mark_submitted(current.id, ticket.id, ticket.state.type)
             self.on_submitted(how)
+            if self.blocked_reason is not None:
+                # QT took one: the block is over (said before the ticket's own work, which may
+                # be a whole import when the ticket is found already completed).
+                log.info("qt.submissions_resumed")
+                self.blocked_reason = None
             bound.info("ticket.submitted", ticket_id=ticket.id, how=how, qt_state=ticket.state.type)
         # Apply the ticket's current state outside the submit lock (the handler takes it).
         refreshed = await self.store.get_submission(sub.id)
