@@ -106,6 +106,12 @@ async def test_rows_from_the_server_routes_end_completed(pz, sim, running_bridge
     assert dict(sql(catalog, "SELECT id, artist_available FROM artists")) == {
         f"art-{HARBOUR.id}": 1, f"feat-{HARBOUR.id}": 1, f"art-{CARTAS.id}": 1, f"feat-{CARTAS.id}": 0,
         f"art-{RIVERS.id}": 0, f"feat-{RIVERS.id}": 0, f"art-{PARTLY.id}": 1, f"feat-{PARTLY.id}": 1}
+    # The row is COMPLETED a moment before its link records it (and queues the notice).
+    async def told():
+        reported = await service.store._all("SELECT reported FROM source_links")
+        return all(r[0] == "completed" for r in reported) and len(reported) == 3
+
+    await wait_for(told, what="every row recorded as told")
     await service.outbox.run_once()
     search = set(sql(db.path("search"), "SELECT item_type, item_id, is_available FROM item_availability"))
     assert {("track", t, 1) for t in wanted - {PARTLY.track_id(1, 1)}} <= search
