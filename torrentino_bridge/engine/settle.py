@@ -3,11 +3,12 @@
 QT may say `completed` while files are not visible yet or still growing: a directory on
 another mount that shows new files late, a slow filesystem, QT's placer still flushing.
 Importing at once would call those tracks missing or corrupt and fail them for good. So
-when the first plan of a completed ticket leaves tracks without a good file, the
-directory is scanned again every `interval` until every track has its file, or until the
-grace period is over *and* the directory stayed the same across two scans (nothing is
-still arriving); a directory that keeps changing is given at most three grace periods.
-A complete plan (the common case) costs nothing: the import at once.
+the import's own plan holds the import back (importing.errors.FilesNotReady, nothing
+recorded) when it leaves a requested track without a good file; the directory is then
+scanned again every `interval` until every track has its file, or until the grace period
+is over *and* the directory stayed the same across two scans (nothing is still arriving);
+a directory that keeps changing is given at most three grace periods. A complete plan (the
+common case) costs nothing: the import goes on at once.
 """
 
 from __future__ import annotations

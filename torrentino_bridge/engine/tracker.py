@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiosqlite
@@ -26,6 +26,7 @@ from ..domain.status import LIVE_SUBMISSION_STATES, RELEASING_STATES, Submission
 from ..importing import ImportJob, forget_import
 from ..importing.batch import Result, import_batch
 from ..importing.checks import FileChecks
+from ..importing.errors import FilesNotReady
 from ..importing.importer import Followups
 from ..live.sink import LiveSink, NoLive
 from ..metrics import Metrics
@@ -110,6 +111,7 @@ class TicketTracker:
         self.notifier = notifier
         self.checks = checks
         self.albums = AlbumDownloads(settings, store, catalog)
+        self._settled: set[str] = set()     # submissions whose folder was waited for: import as is
         # Told when a submission was added outside the intake (a follow-up ticket).
         self.on_new_submission: Callable[[], None] = lambda: None
         self.live: LiveSink = live or NoLive()
@@ -515,8 +517,17 @@ class TicketTracker:
         if sub.ticket_id is not None:
             self._completed.discard(sub.ticket_id)      # no longer on its way: here
         try:
-            await self.settler.wait(sub, bound)
-            outcome = await self.imports.run(sub)
+            try:
+                outcome = await self.imports.run(sub)
+            except FilesNotReady:
+                # QT said completed, but a requested track has no good file yet: wait for the
+                # folder to settle (nothing was recorded or moved), then import what is there.
+                await self.settler.wait(sub, bound)
+                self._settled.add(sub.id)
+                try:
+                    outcome = await self.imports.run(sub)
+                finally:
+                    self._settled.discard(sub.id)
         except LeftCatalog as err:
             await self._end(sub, SubmissionState.FAILED, "completed", str(err), None,
                             outbox=await self._import_failed(sub, str(err)))
@@ -575,7 +586,10 @@ class TicketTracker:
     async def jobs_for(self, subs: list[SubmissionRow]) -> tuple[list[ImportJob], dict[str, Result]]:
         """The import jobs of these submissions (see engine/albums.py), and the submissions
         that have nothing left to import."""
-        return await self.albums.jobs_for(subs)
+        jobs, gone = await self.albums.jobs_for(subs)
+        # An import is held back once when files may still be arriving (see engine/settle.py).
+        hold = self.settings.media.settle_secs > 0
+        return [replace(j, hold_if_missing=hold and j.key not in self._settled) for j in jobs], gone
 
     def _effective(self, in_catalog: Availability, bridge_view: Availability) -> Availability:
         """A track's state: the catalog's, or ours where the catalog cannot store it."""

@@ -38,6 +38,7 @@ from .importer import (
     build_moves,
     copy_into_place,
     flock_nb,
+    held_back,
     import_tracks,
     journal_connection,
     log_planned,
@@ -137,6 +138,7 @@ def plan_all(jobs: Sequence[ImportJob], album_tracks: dict[str, list[TrackMeta]]
                 continue
             plan = plan_import(job.source_dir, job.album, list(job.tracks), media,
                                album_tracks=album_tracks.get(job.album.id), checks=checks)
+            held_back(job, plan)
             p.new = new_job(job, plan, build_moves(plan, media, job.key))
             log_planned(log.bind(import_key=job.key, album_id=job.album.id), plan, p.new)
         except Exception as err:  # this job's problem (source, template, vanished file), not the batch's

@@ -18,3 +18,9 @@ class PlacementError(BridgeError):
 
 class TemplateError(ConfigError):
     """media.path_template cannot render a safe, unique path for a track."""
+
+
+class FilesNotReady(BridgeError):
+    """The plan left required tracks without a good file, and the job asked to be held back
+    rather than journalled then (its files may still be arriving): nothing was recorded or
+    moved; plan again later."""

@@ -33,7 +33,7 @@ from ..store.outbox import NewItem
 from . import journal, placement, transcode
 from .checks import FileChecks
 from .discovery import check_source_dir
-from .errors import PlacementError, TemplateError
+from .errors import FilesNotReady, PlacementError, TemplateError
 from .journal import JobRow, MoveRow
 from .outcome import ImportOutcome, summarise
 from .paths import render, temp_name
@@ -56,6 +56,9 @@ class ImportJob:
     # they are (not failed): other tracks of the album ("fill the album"), tracks that only
     # waited on this download.
     optional: frozenset[str] = frozenset()
+    # Hold the import back (FilesNotReady, nothing recorded) when the plan leaves a required
+    # track without a good file: QT may have said completed before its files were all there.
+    hold_if_missing: bool = False
 
 
 async def import_tracks(job: ImportJob, *, bridge_db: aiosqlite.Connection, catalog: Catalog,
@@ -164,6 +167,7 @@ async def _plan_and_record(conn: aiosqlite.Connection, job: ImportJob, catalog: 
         plan_import, job.source_dir, job.album, list(job.tracks), media, album_tracks=album_tracks,
         checks=checks,
     )
+    held_back(job, plan)
     moves = await asyncio.to_thread(build_moves, plan, media, job.key)
     new = new_job(job, plan, moves)
     await journal.create_jobs(conn, [new])
@@ -171,6 +175,13 @@ async def _plan_and_record(conn: aiosqlite.Connection, job: ImportJob, catalog: 
     row = await journal.get_job(conn, job.key)
     assert row is not None
     return row
+
+
+def held_back(job: ImportJob, plan: ImportPlan) -> None:
+    """Raise FilesNotReady when the job asks to wait for a plan with no required track missing."""
+    missing = [t for t in plan.failed if t not in job.optional]
+    if job.hold_if_missing and missing:
+        raise FilesNotReady(f"{len(missing)} requested track(s) without a good file yet")
 
 
 def new_job(job: ImportJob, plan: ImportPlan, moves: list[MoveRow]) -> journal.NewJob:
