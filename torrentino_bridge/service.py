@@ -307,8 +307,9 @@ class BridgeService:
         self.actions = Actions(s, self.store, self.catalog, self.client, self.tracker,
                                self.statuses, self.locks)
         # Cancelling one request (the user API; request sources withdrawing a row).
-        self.canceller = RequestCanceller(self.store, self.catalog, self.actions, self.statuses, self.locks,
-                                          self.intake.planning)
+        self.canceller = RequestCanceller(self.store, self.catalog, self.statuses, self.locks,
+                                          self.intake.planning, give_up=self.tracker.give_up,
+                                          wake_outbox=self.outbox.wake.set)
         for source in sources:
             source.release = self._withdrawn
         self._open_mending()

@@ -103,3 +103,55 @@ async def test_a_joined_track_the_download_lacks_gets_its_own_ticket_when_the_do
         return sim.post_count == 2
 
     await wait_for(two_tickets, what="the follow-up ticket")
+
+
+async def test_a_track_joining_a_download_that_ends_meanwhile_is_not_stranded(tmp_path):
+    """The intake reads the album's live download, then waits on the catalog (the server's
+    availability job may hold it for minutes) before it records the join; if the download
+    ends in between, the joined row used to stay live in a closed submission, and the unique
+    index of live tracks refused every later request for that track, forever."""
+    from tests.conftest import write_config
+    from torrentino_bridge.config import load_settings
+    from torrentino_bridge.domain.status import SubmissionState
+    from torrentino_bridge.engine.intake import Intake
+    from torrentino_bridge.engine.requests import RequestStatusUpdater
+    from torrentino_bridge.metrics import Metrics
+    from torrentino_bridge.store.bridge import BridgeStore
+    from torrentino_bridge.store.catalog import open_catalog
+    from torrentino_bridge.store.db import open_bridge_db
+
+    a = album("alb1", "Artist", "Album", ["One", "Two", "Three"])
+    path = build_catalog(tmp_path / "catalog.db", [a])
+    settings = load_settings(write_config(tmp_path, path, "http://127.0.0.1:9"))
+    store = BridgeStore(await open_bridge_db(settings.bridge.db))
+    catalog = await open_catalog(path)
+    try:
+        intake = Intake(settings, store, catalog, RequestStatusUpdater(store, catalog, Metrics()),
+                        on_planned=lambda: None)
+        t1, t2 = a.track_id(1, 1), a.track_id(1, 2)
+        await store.insert_request("r1", "alice", track_ids=[t1])
+        await intake.run_once()
+        [sub_id] = await store.submissions_of_request("r1")
+
+        real_apply = catalog.apply
+
+        async def apply_while_qt_fails_the_download(changes):   # as tracker._end: catalog, then rows
+            if any(c.track_id == t2 for c in changes):
+                await store.close_submission(sub_id, SubmissionState.FAILED,
+                                             outcomes={t1: ("error", None, "qt failed")})
+            await real_apply(changes)
+
+        catalog.apply = apply_while_qt_fails_the_download
+        await store.insert_request("r2", "bob", track_ids=[t2])
+        await intake.run_once()
+        catalog.apply = real_apply
+        live = await store._all("SELECT s.state FROM submission_tracks st JOIN submissions s"
+                                " ON s.id = st.submission_id WHERE st.track_id = ? AND st.active = 1", (t2,))
+        assert [r[0] for r in live] == ["intent"], "t2 must be live in a ticket of its own"
+        assert (await store.get_request("r2")).status != "failed"
+        await store.insert_request("r3", "carol", track_ids=[t2])
+        await intake.run_once()
+        assert (await store.get_request("r3")).status != "failed"
+    finally:
+        await catalog.close()
+        await store.close()

@@ -150,3 +150,26 @@ async def test_a_server_file_missing_a_column_stops_the_start_naming_it(tmp_path
     with pytest.raises(CatalogSchemaError, match=r"pezzottify\.user_db: .*user_events\.event_type"):
         await service.start()
     await service.stop()
+
+
+async def test_a_re_scan_reaches_search_db_too(tmp_path, sim, running_bridge, db_dir):
+    """An import again under the same key (a re-scan; also QT retrying a completed ticket, or
+    `import --reimport`) enqueues its own search.db upsert: with the first import's ids the
+    new item was dropped as a duplicate, and the newly imported track stayed hidden from
+    searches that exclude unavailable items."""
+    from tests.http.test_rescan import put_good_file
+
+    sim.set_outcome(LP.name, "missing_tracks")
+    settings = settings_for(tmp_path, db_dir, sim.base_url)
+    service = await running_bridge(settings)
+    await insert(settings, "r1", album_id=LP.id)
+    assert (await until_status(service, "r1", "completed", "failed"))[0] == "failed"
+    [sub] = await service.store.submissions()
+    await put_good_file(sim, sub.ticket_id)
+    await service.rescans.rescan(sub)
+    await service.outbox.run_once()
+    catalog = rows(db_dir.catalog, "SELECT id, track_available FROM tracks ORDER BY id")
+    search = {r[0]: r[1] for r in rows(db_dir.path("search"),
+                                       "SELECT item_id, is_available FROM item_availability WHERE item_type = 'track'")}
+    assert all(available == 1 for _, available in catalog)
+    assert {t: search.get(t) for t, _ in catalog} == {t: 1 for t, _ in catalog}

@@ -11,6 +11,7 @@ import pytest
 import soundfile
 
 from tests.conftest import album, wait_for
+from tests.engine.test_flow import insert
 from tests.pezzottify import (
     admin_retry,
     audit,
@@ -183,7 +184,7 @@ async def test_an_admin_retry_in_pezzottify_is_a_new_request(pz, sim, running_br
     row = await until_row(queue, row_id, "COMPLETED", "FAILED")
     assert row["status"] == "COMPLETED" and row["error_type"] is None
     assert (await service.store.get_request(f"pz-{row_id}")).status == "failed"
-    assert (await service.store.get_request(f"pz-{row_id}-2")).status == "completed"
+    assert (await service.store.get_request(f"pz-{row_id}~2")).status == "completed"
     assert events(queue, row_id) == ["REQUEST_CREATED", "DOWNLOAD_STARTED", "DOWNLOAD_FAILED", "ADMIN_RETRY",
                                      "DOWNLOAD_STARTED", "DOWNLOAD_COMPLETED"]
     assert sim.post_count == 2
@@ -291,3 +292,25 @@ async def test_a_row_deleted_while_its_ticket_runs_releases_what_only_it_waited_
     assert (await until_row(queue, other, "COMPLETED", "FAILED"))["status"] == "COMPLETED"
     assert RIVERS.track_id(1, 2) in available(catalog)
     assert not {HARBOUR.track_id(1, n) for n in (1, 2, 3)} & available(catalog)
+
+
+async def test_a_taken_request_id_holds_up_nobody(pz, running_bridge):
+    """A script wrote its own request `pz-early` into the bridge's table before the queue row
+    `early` came: the mirror's id is taken. That row is still taken (under another id), and
+    the rows behind it too (before, every pull failed on it: nobody's request was taken)."""
+    settings, _catalog, db = pz
+    queue = db.path("queue")
+    await insert(settings, "pz-early", album_id=CARTAS.id)
+    conn = sqlite3.connect(queue)
+    with conn:
+        conn.execute(
+            "INSERT INTO download_queue (id, status, priority, content_type, content_id, request_source,"
+            " requested_by_user_id, created_at) VALUES ('early', 'PENDING', 2, 'ALBUM', ?, 'USER', '7', 1)",
+            (HARBOUR.id,))
+    conn.close()
+    service = await running_bridge(settings)
+    good = request_album(db, RIVERS.id, 8)
+    for row_id in ("early", good):
+        assert (await until_row(queue, row_id, "COMPLETED", "FAILED"))["status"] == "COMPLETED"
+    links = await service.store._all("SELECT request_id FROM source_links WHERE source_id = 'early'")
+    assert len(links) == 1 and links[0][0].startswith("pz-early~")

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from tests.conftest import album, build_catalog
+from tests.conftest import album, build_catalog, wait_for
 from torrentino_bridge.service import BridgeService
 
 from .conftest import OK, Bridge
@@ -116,18 +116,29 @@ async def test_a_ticket_others_need_goes_on_for_them(make_bridge, sim):
     assert (await bridge.request_status(whole))[0] == "cancelled"        # final, though its ticket completed
 
 
-async def test_when_qt_cannot_be_reached_nothing_is_cancelled(make_bridge, sim):
+async def test_when_qt_cannot_be_reached_the_request_is_cancelled_and_the_ticket_once_qt_answers(make_bridge, sim):
+    """The user's cancel never waits for QT (nor holds up anyone's planning meanwhile): the
+    request is cancelled and its tracks released at once; the ticket's cancellation is kept
+    in the outbox and sent until QT confirms."""
     sim.set_outcome("Harbour Lights", "needs_approval")
     bridge = await make_bridge()
     mine = await request(bridge, "ana", album_id="alb-ok")
     await bridge.until_status(mine, "needs_approval")
+    ticket = await bridge.only_ticket()
     sim.set_faults(outage_status=503)
     reply = await bridge.user("DELETE", f"/v1/user/download-requests/{mine}", user="ana")
-    assert reply.status == 503 and reply.headers["Retry-After"]
-    assert (await bridge.request_status(mine))[0] == "needs_approval"
-    sim.set_faults(outage_status=None)
-    reply = await bridge.user("DELETE", f"/v1/user/download-requests/{mine}", user="ana")
     assert reply.status == 200 and reply.body["status"] == "cancelled"
+    assert reply.body["cancelled_tickets"] == 1
+    assert set(availability(bridge).values()) == {"unavailable"}
+    assert sim.state_of(ticket) == "needs_approval"           # QT has not heard yet
+    sim.set_faults(outage_status=None)
+    bridge.service.outbox.wake.set()
+
+    async def cancelled_in_qt():
+        return sim.state_of(ticket) == "cancelled"
+
+    await wait_for(cancelled_in_qt, timeout=60, what="the ticket to be cancelled once QT answers")
+    assert (await bridge.request_status(mine))[0] == "cancelled"
 
 
 async def test_a_request_not_planned_yet_is_simply_closed(tmp_path, sim, settings_for):

@@ -91,3 +91,33 @@ def test_a_truncated_output_is_refused(tmp_path: Path) -> None:
         transcode.verify_vorbis(cut, 3.0)
     with pytest.raises(ConversionError, match="lasts"):
         transcode.verify_vorbis(good, 9.0)
+
+
+_CONVERT_IN_A_CHILD = """
+import sys
+from pathlib import Path
+from torrentino_bridge.importing import transcode
+src, root = Path(sys.argv[1]), Path(sys.argv[2])
+try:
+    transcode.convert_to_temp(src, root / "audio" / "ab" / ".t.ogg.tmp", root=root,
+                              via=transcode.how_to_convert(src) or "sndfile", quality=0.9)
+    print("converted")
+except transcode.ConversionError as err:
+    print("refused:", err)
+"""
+
+
+def test_a_dxd_source_fails_its_track_and_never_kills_the_process(tmp_path: Path) -> None:
+    """libsndfile's Vorbis encoder crashes the process (SIGSEGV) above about 200 kHz, and DXD
+    rips (352.8 kHz) pass verification: the daemon died at every restart on such a file. It
+    is refused as a failed track; run in a child, so a crash here shows as one."""
+    import subprocess
+
+    import numpy as np
+
+    src = tmp_path / "01 Track.wav"
+    soundfile.write(src, np.zeros((352_800, 2), dtype="float32"), 352_800, subtype="PCM_24")
+    done = subprocess.run([sys.executable, "-c", _CONVERT_IN_A_CHILD, str(src), str(tmp_path / "root")],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
+    assert done.returncode == 0, f"the converting process died: {done.returncode} {done.stderr[-300:]}"
+    assert "refused:" in done.stdout and "352800 Hz is above 192000 Hz" in done.stdout

@@ -205,14 +205,39 @@ def test_a_queue_without_user_stats_is_migrated_and_says_so(
 def test_a_queue_the_bridge_serves_keeps_its_pending_rows(env: Env, queue_db: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """With [pezzottify] queue_db set the bridge serves the queue: PENDING rows are users'
-    requests it will fetch, IN_PROGRESS ones it has claimed. Only the old downloader's
-    RETRY_WAITING is abandoned, and the report says why the others stay."""
+    requests it will fetch, and IN_PROGRESS rows it claimed (linked in its database) are its
+    work. The old downloader's own IN_PROGRESS rows (nobody would ever finish them, and they
+    would block re-requests) and RETRY_WAITING are abandoned; the report says why the rest stay."""
+    import sqlite3
+
+    from torrentino_bridge.config import load_settings
+    from torrentino_bridge.store.db import migrate
+
     env.write_config(pezzottify={"queue_db": str(queue_db)})
+    bridge_db = load_settings(env.config).bridge.db
+
+    async def bridge_claimed_q2() -> None:          # as the daemon leaves a row it claimed
+        import aiosqlite
+        async with aiosqlite.connect(bridge_db, isolation_level=None) as db:
+            await migrate(db)
+            await db.execute("INSERT INTO download_requests (id, user_id, album_id, source) VALUES"
+                             " ('pz-q2', '7', 'x', 'pezzottify')")
+            await db.execute("INSERT INTO source_links (source, source_id, generation, request_id, kind,"
+                             " content_id) VALUES ('pezzottify', 'q3b', 1, 'pz-q2', 'ALBUM', 'x')")
+
+    import asyncio
+    asyncio.run(bridge_claimed_q2())
+    conn = sqlite3.connect(queue_db)
+    with conn:
+        conn.execute("INSERT INTO download_queue (id, status, priority, content_type, content_id, request_source,"
+                     " created_at) VALUES ('q3b', 'IN_PROGRESS', 2, 'ALBUM', 'x', 'USER', 1)")
+    conn.close()
     code, out, _ = run_cli(capsys, "migrate-from-old-downloader", "--config", str(env.config), "--apply")
     assert code == 0
-    assert "abandoned 1 waiting item (RETRY_WAITING 1)" in out
-    assert "PENDING and IN_PROGRESS rows are left: the bridge serves this queue" in out
+    assert "abandoned 2 waiting items (RETRY_WAITING 1, IN_PROGRESS 1)" in out
+    assert "PENDING rows and the IN_PROGRESS rows the bridge claimed are left" in out
     rows = queue_rows(queue_db)
-    assert [rows[q][0] for q in ("q1", "q2", "q3", "q4")] == ["PENDING", "PENDING", "IN_PROGRESS", "FAILED"]
+    assert [rows[q][0] for q in ("q1", "q2", "q3", "q4", "q3b")] == [
+        "PENDING", "PENDING", "FAILED", "FAILED", "IN_PROGRESS"]
     code, report = run_json(capsys, "migrate-from-old-downloader", "--config", str(env.config))
     assert report["download_queue"]["served_by_bridge"] is True and report["download_queue"]["total"] == 0

@@ -46,10 +46,11 @@ from ..store.bridge import BridgeStore, SubmissionRow
 from ..store.catalog import Catalog
 from ..store.db import is_busy
 from ..store.outbox import NewItem
-from ..store.searches import is_replaced
+from ..store.searches import given_up
 from ..tasks import TaskSupervisor
 from .albums import AlbumDownloads, LeftCatalog
 from .approvals import approval_details, notice_of_approval
+from .cancels import cancel_item
 from .import_queue import ImportQueue
 from .locks import KeyedLocks
 from .prechecks import PlacementPrechecks
@@ -380,7 +381,7 @@ class TicketTracker:
             sub = await self.store.get_submission(sub.id) or sub
         elif sub.state in (SubmissionState.FAILED, *RELEASING_STATES) and target in (
             SubmissionState.ACTIVE, SubmissionState.NEEDS_APPROVAL, SubmissionState.IMPORTING
-        ) and not await is_replaced(self.store, sub.id):
+        ) and not await given_up(self.store, sub.id):
             # Retried in QT (by us or through QT's own UI): the submission lives again. Not one a
             # force-search replaced: its old ticket runs on only until the outbox cancels it.
             await self._reopen(sub, qt_state)
@@ -439,14 +440,38 @@ class TicketTracker:
                 await self._end(sub, target, qt_state, f"{qt_state} in Quentin Torrentino: {reason}"
                                 if reason != qt_state else f"{qt_state} in Quentin Torrentino", None)
 
+    async def give_up(self, sub: SubmissionRow, reason: str) -> None:
+        """No request wants this download any more (the request canceller, holding its lock):
+        its tracks go back to unavailable and it ends `cancelled`, and its ticket's cancellation
+        is recorded in the outbox in the same transaction (sent until QT confirms)."""
+        current = await self.store.get_submission(sub.id)
+        if current is None or current.state not in LIVE_SUBMISSION_STATES:
+            return
+        active = [t for t in await self.store.submission_tracks(sub.id) if t.active]
+        metas = await self.catalog.get_tracks([t.track_id for t in active])
+        await self._write_states([
+            (self._effective(metas[t.track_id].availability, Availability.FETCHING),
+             TrackChange(t.track_id, Availability.UNAVAILABLE))
+            for t in active if t.track_id in metas
+        ])
+        await self.store.close_submission(
+            sub.id, SubmissionState.CANCELLED, error=f"cancelled: {reason}",
+            outcomes={t.track_id: ("released", None, None) for t in active},
+            outbox=[cancel_item(sub.id, reason)],
+        )
+        self.progress.pop(sub.id, None)
+        if current.ticket_id is not None:
+            self._known.pop(current.ticket_id, None)
+        log.info("submission.given_up", submission_id=sub.id, ticket_id=current.ticket_id, reason=reason)
+
     async def _came_back(self, sub: SubmissionRow, ticket: Ticket, target: SubmissionState) -> bool:
         """A completed submission whose import left tracks without a file, and whose ticket QT
         now shows running again (retried in QT's own UI) or completed anew (another completion
         time than the one imported): it was closed on information QT no longer holds."""
         if target not in (SubmissionState.ACTIVE, SubmissionState.NEEDS_APPROVAL, SubmissionState.IMPORTING):
             return False
-        if await is_replaced(self.store, sub.id):
-            return False      # a force-search replaced it: its old ticket's later life is not ours
+        if await given_up(self.store, sub.id):
+            return False      # replaced, or let go of: its old ticket's later life is not ours
         if target is SubmissionState.IMPORTING:
             imported_at = sub.details_json.get("qt_completed_at")
             if imported_at is None or imported_at == ticket.state.get("completed_at"):
@@ -504,11 +529,20 @@ class TicketTracker:
             outcomes[track_id] = ("released", None, "not in the album's download; asked for on its own"
                                   if track_id in moved else None)
         requests = await self.store.requests_of_submission(sub.id) if moved else []
-        await self.store.close_submission(sub.id, state, qt_state=qt_state, error=error, details=details,
-                                          outcomes=outcomes, follow_up=follow_up, outbox=outbox)
+        late = await self.store.close_submission(sub.id, state, qt_state=qt_state, error=error, details=details,
+                                                 outcomes=outcomes, follow_up=follow_up, outbox=outbox)
         self.progress.pop(sub.id, None)
+        if late:
+            # Tracks that joined while this was being closed: a ticket of their own too.
+            second = await self.albums.follow_up(sub, late)
+            if second is not None:
+                await self.store.add_submission(second)
+                await self.store.relink_request_tracks(sub.id, second.id, second.track_ids)
+                requests += await self.store.requests_of_submission(second.id)
+                follow_up = follow_up or second
         if follow_up is not None:
-            log.info("submission.follow_up", submission_id=follow_up.id, previous=sub.id, tracks=len(moved))
+            log.info("submission.follow_up", submission_id=follow_up.id, previous=sub.id,
+                     tracks=len(moved) + len(late))
             self.on_new_submission()
             await self.statuses.refresh(requests)
 

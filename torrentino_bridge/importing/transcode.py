@@ -29,6 +29,7 @@ _BLOCK = 65536                       # frames per read/write: a few hundred KiB 
 SNDFILE = "sndfile"                  # how a move converts (import_moves.convert)
 FFMPEG = "ffmpeg"
 _FFMPEG_TIMEOUT_SECS = 3600
+MAX_VORBIS_RATE = 192_000           # libvorbis (through libsndfile) segfaults above ~200 kHz
 _TAIL = 65536                        # bytes of the end read to find the last Ogg page
 
 
@@ -78,6 +79,12 @@ def _ext(path: Path) -> str:
 def _with_sndfile(src: Path, tmp: Path, quality: float) -> None:
     try:
         reader = soundfile.SoundFile(str(src))
+        if reader.samplerate > MAX_VORBIS_RATE:
+            # libsndfile's Vorbis encoder crashes the whole process (SIGSEGV) above ~200 kHz
+            # (DXD 352.8 kHz rips exist): refuse it here, as a failed track, not a dead daemon.
+            reader.close()
+            raise ConversionError(f"cannot convert {_ext(src)} to Ogg Vorbis: its sample rate "
+                                  f"{reader.samplerate} Hz is above {MAX_VORBIS_RATE} Hz")
         # libsndfile's compression level for Vorbis is 1 - quality. The sample rate stays the
         # source's (the server's ffmpeg resamples to 48 kHz; libsndfile cannot, and needs not).
         with reader, soundfile.SoundFile(str(tmp), "x", samplerate=reader.samplerate, channels=reader.channels,

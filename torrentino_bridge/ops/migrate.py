@@ -5,10 +5,10 @@
    1 -> 0), so users can request them through the bridge.
 2. Items of the old download queue still waiting (PENDING, IN_PROGRESS, RETRY_WAITING)
    are closed as abandoned; users re-request what they still want. When the bridge serves
-   that queue itself ([pezzottify] queue_db set), PENDING and IN_PROGRESS rows are its work
-   (the rows users make now, the rows it has claimed) and are left alone: only RETRY_WAITING,
-   a state of the old downloader that neither the server nor the bridge sets or serves, is
-   abandoned. In the same
+   that queue itself ([pezzottify] queue_db set), PENDING rows are its work (the rows users
+   make now) and so are the IN_PROGRESS rows it claimed (linked in its database): those are
+   left alone. IN_PROGRESS rows the old downloader left behind, and RETRY_WAITING (a state
+   neither the server nor the bridge sets or serves) are abandoned. In the same
    transaction, user_request_stats.requests_in_queue goes to 0 for every user: nothing of
    theirs waits any more, and a stale count would hold them at the server's queue limit.
    requests_today is left alone (today's requests were made).
@@ -23,6 +23,7 @@ short transactions, because the catalog server keeps writing meanwhile.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ import structlog
 from ..domain.models import Availability, TrackChange
 from ..errors import EXIT_OK, ConfigError
 from ..store.catalog import Catalog, open_catalog, table_columns
-from ..store.db import connect_foreign, transaction, with_busy_retry
+from ..store.db import connect, connect_foreign, transaction, with_busy_retry
 from .lock import InstanceLock
 from .report import emit, plural
 
@@ -87,8 +88,19 @@ async def _waiting_counts(conn: aiosqlite.Connection, statuses: tuple[str, ...] 
     return {status: found.get(status, 0) for status in statuses}
 
 
+async def _abandoned_ids(conn: aiosqlite.Connection, statuses: tuple[str, ...],
+                         claimed: frozenset[str]) -> list[str]:
+    """Rows in these statuses that the bridge did not claim (rowid order)."""
+    marks = ",".join("?" * len(statuses))
+    rows = await conn.execute_fetchall(
+        f"SELECT id FROM {QUEUE_TABLE} WHERE status IN ({marks}) ORDER BY rowid", statuses)
+    return [r[0] for r in rows if r[0] not in claimed]
+
+
 async def process_queue(path: Path | None, *, apply: bool, busy_timeout_ms: int,
-                        attempts: int, served: bool = False) -> QueueOutcome:
+                        attempts: int, served: bool = False,
+                        claimed: frozenset[str] = frozenset()) -> QueueOutcome:
+    """`claimed`: ids of the IN_PROGRESS rows the bridge took (they are its work)."""
     if path is None:
         return QueueOutcome(None, "not_configured",
                             "no download queue given (--queue-db or catalog.download_queue_db); skipped")
@@ -106,7 +118,10 @@ async def process_queue(path: Path | None, *, apply: bool, busy_timeout_ms: int,
                                 f"{path}: {QUEUE_TABLE} lacks {', '.join(missing)}; skipped")
         stats = tables.get(STATS_TABLE, set()) >= STATS_COLUMNS
         if not apply:
-            return QueueOutcome(path, "ok", counts=await _waiting_counts(conn, statuses),
+            counts = await _waiting_counts(conn, statuses)
+            if served:
+                counts["IN_PROGRESS"] = len(await _abandoned_ids(conn, ("IN_PROGRESS",), claimed))
+            return QueueOutcome(path, "ok", counts=counts,
                                 users_reset=await _users_in_queue(conn) if stats else None, served=served)
 
         async def abandon() -> tuple[dict[str, int], int | None]:
@@ -119,6 +134,15 @@ async def process_queue(path: Path | None, *, apply: bool, busy_timeout_ms: int,
                     f" error_message = ?, completed_at = ? WHERE status IN ({marks})",
                     (ABANDONED_MESSAGE, now, *statuses),
                 )
+                if served:
+                    # The old downloader's own IN_PROGRESS rows: nobody will ever finish them.
+                    orphans = await _abandoned_ids(conn, ("IN_PROGRESS",), claimed)
+                    await conn.executemany(
+                        f"UPDATE {QUEUE_TABLE} SET status = 'FAILED', error_type = 'unknown',"
+                        " error_message = ?, completed_at = ? WHERE id = ? AND status = 'IN_PROGRESS'",
+                        [(ABANDONED_MESSAGE, now, row_id) for row_id in orphans],
+                    )
+                    counts["IN_PROGRESS"] = len(orphans)
                 users = None
                 if stats:
                     users = await _users_in_queue(conn)
@@ -128,6 +152,21 @@ async def process_queue(path: Path | None, *, apply: bool, busy_timeout_ms: int,
 
         counts, users = await with_busy_retry(abandon, attempts=attempts, what="download_queue.abandon")
         return QueueOutcome(path, "ok", counts=counts, users_reset=users, served=served)
+    finally:
+        await conn.close()
+
+
+async def claimed_rows(bridge_db: Path) -> frozenset[str]:
+    """Queue row ids the bridge mirrored (source_links); none before its first start."""
+    if not await asyncio.to_thread(bridge_db.exists):
+        return frozenset()
+    conn = await connect(bridge_db)
+    try:
+        tables = await table_columns(conn)
+        if "source_links" not in tables:
+            return frozenset()
+        rows = await conn.execute_fetchall("SELECT source_id FROM source_links WHERE source = 'pezzottify'")
+        return frozenset(r[0] for r in rows)
     finally:
         await conn.close()
 
@@ -158,8 +197,8 @@ def render(layout: str, tracks: int, queue: QueueOutcome, *, applied: bool) -> l
         lines.append(f"download queue {queue.path}: {'abandoned' if applied else 'would abandon'} "
                      f"{plural(queue.total, 'waiting item')} ({by_status})")
         if queue.served:
-            lines.append("download queue: PENDING and IN_PROGRESS rows are left: the bridge serves this "
-                         "queue (pezzottify.queue_db)")
+            lines.append("download queue: PENDING rows and the IN_PROGRESS rows the bridge claimed are left:"
+                         " it serves this queue (pezzottify.queue_db)")
         if queue.users_reset is None:
             lines.append(f"{STATS_TABLE}: not found in the queue database; skipped")
         else:
@@ -193,8 +232,9 @@ async def handler(args: argparse.Namespace) -> int:
             layout = catalog.layout
         finally:
             await catalog.close()
+        claimed = await claimed_rows(settings.bridge.db) if served else frozenset()
         queue = await process_queue(qpath, apply=args.apply, busy_timeout_ms=cfg.busy_timeout_ms,
-                                    attempts=max(1, cfg.write_retries), served=served)
+                                    attempts=max(1, cfg.write_retries), served=served, claimed=claimed)
     finally:
         lock.release()
 

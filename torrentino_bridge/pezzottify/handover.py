@@ -6,6 +6,8 @@ are enqueued in the bridge transaction that records the import's end (importing.
 
 from __future__ import annotations
 
+import hashlib
+
 import aiosqlite
 import structlog
 
@@ -64,11 +66,15 @@ class Handover:
         """The outbox items of one finished import (none when nothing was imported)."""
         if not outcome.imported:
             return []
+        # The same key imports again (a re-scan, QT retrying a completed ticket, `import
+        # --reimport`): each import's items need ids of their own, or INSERT OR IGNORE drops
+        # them against the first import's (delivered) ones.
+        attempt = f"{key}:{hashlib.sha256(' '.join(sorted(outcome.imported)).encode()).hexdigest()[:16]}"
         items = []
         if self.search is not None:
-            items.append(search.item(key, list(outcome.imported)))
+            items.append(search.item(attempt, list(outcome.imported)))
         if self.album_events is not None:
-            items.append(notices.album_item(key, album_id))
+            items.append(notices.album_item(attempt, album_id))
         return items
 
     async def close(self) -> None:

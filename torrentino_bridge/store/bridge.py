@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -312,10 +313,19 @@ class BridgeStore:
         now = utcnow()
         async with self.tx() as conn:
             joined = join or {}
-            await conn.executemany(
-                "INSERT INTO submission_tracks (submission_id, track_id, joined) VALUES (?, ?, 1)",
-                [(s, t) for t, s in joined.items()],
-            )
+            for track_id, sub_id in joined.items():
+                # Only a download still before its import takes a track joining it: one that
+                # ended (or started importing) since the plan was read would strand the row
+                # active in a closed submission (the unique index of live rows would then
+                # refuse every later request for the track). IntegrityError: plan again.
+                cur = await conn.execute(
+                    "INSERT INTO submission_tracks (submission_id, track_id, joined) SELECT ?, ?, 1"
+                    " WHERE EXISTS (SELECT 1 FROM submissions WHERE id = ?"
+                    " AND state IN ('intent', 'active', 'needs_approval'))",
+                    (sub_id, track_id, sub_id),
+                )
+                if cur.rowcount != 1:
+                    raise sqlite3.IntegrityError(f"submission {sub_id} left its pre-import states")
             await conn.executemany(
                 "INSERT INTO request_tracks (request_id, track_id, album_id, submission_id) VALUES (?, ?, ?, ?)",
                 [(request_id, t, album_of[t], s) for t, s in joined.items()],
@@ -364,11 +374,12 @@ class BridgeStore:
     async def ended_to_follow(self, since: str) -> list[str]:
         """Ticket ids of submissions that ended since `since` and that QT may bring back: failed,
         rejected or cancelled, or completed with tracks left without a file; not ones QT
-        deleted, nor ones a force-search replaced by another ticket."""
+        deleted, nor ones the bridge gave up (replaced by a force-search, or cancelled)."""
         rows = await self._all(
             "SELECT s.ticket_id FROM submissions s WHERE s.ticket_id IS NOT NULL AND s.finished_at >= ?"
             " AND COALESCE(s.qt_state, '') != 'deleted'"
             " AND NOT EXISTS (SELECT 1 FROM submission_searches r WHERE r.replaces = s.id)"
+            " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = 'qt.cancel:' || s.id)"
             " AND (s.state IN ('failed', 'rejected', 'cancelled') OR (s.state = 'completed' AND EXISTS ("
             "   SELECT 1 FROM submission_tracks t WHERE t.submission_id = s.id AND t.outcome = 'error')))"
             " ORDER BY s.finished_at DESC",
@@ -472,8 +483,10 @@ class BridgeStore:
         details: dict[str, Any] | None = None,
         follow_up: NewSubmission | None = None,
         outbox: Sequence[NewItem] = (),
-    ) -> None:
+    ) -> list[str]:
         """End a submission: its tracks stop being live, each with (outcome, audio_uri, error).
+        Returns the tracks that joined it after the caller read them (released here, for the
+        caller to ask for on their own).
         `follow_up`: a new submission for some of its tracks, stored in the same transaction
         (the tracks go live there as they stop being live here); their requests follow it.
         `outbox` items (a notification) are recorded in the same transaction."""
@@ -491,6 +504,13 @@ class BridgeStore:
                 " updated_at = ? WHERE submission_id = ? AND track_id = ?",
                 [(o, uri, err, now, submission_id, t) for t, (o, uri, err) in outcomes.items()],
             )
+            # Whatever joined after the caller read the tracks stops being live here too.
+            late = [r[0] for r in await conn.execute_fetchall(
+                "SELECT track_id FROM submission_tracks WHERE submission_id = ? AND active = 1", (submission_id,))]
+            await conn.execute(
+                "UPDATE submission_tracks SET active = 0, outcome = COALESCE(outcome, 'released'),"
+                " updated_at = ? WHERE submission_id = ? AND active = 1", (now, submission_id),
+            )
             if follow_up is not None:
                 await _insert_submission(conn, follow_up)
                 await conn.executemany(
@@ -499,6 +519,7 @@ class BridgeStore:
                 )
             await enqueue(conn, outbox)
         self._outbox_added(outbox)
+        return late
 
     async def reopen_submission(self, submission_id: str, qt_state: str, track_ids: Sequence[str]) -> list[str]:
         """After a QT retry: the submission is live again for tracks not live elsewhere."""

@@ -156,22 +156,23 @@ class DownloadQueue:
 
     async def complete(self, queue_id: str, now: int, *, bytes_downloaded: int, duration_ms: int) -> bool:
         """COMPLETED with completed_at, bytes and duration, errors cleared, and DOWNLOAD_COMPLETED.
-        Like the server's, whatever the row's status was; an already COMPLETED row is left alone
-        (so a repeated report writes no second audit row)."""
+        Like the server's, whatever the row's status was, but for one already COMPLETED (a
+        repeated report writes no second audit row) or PENDING again (an admin's retry)."""
         row = await self.get(queue_id)
         if row is None:
             return False
         return await self._write("queue.complete", [(
             "UPDATE download_queue SET status = ?, completed_at = ?, bytes_downloaded = ?,"
             " processing_duration_ms = ?, error_type = NULL, error_message = NULL"
-            " WHERE id = ? AND status != ?",
-            (COMPLETED, now, bytes_downloaded, duration_ms, queue_id, COMPLETED),
+            " WHERE id = ? AND status NOT IN (?, ?)",       # PENDING again: an admin's retry
+            (COMPLETED, now, bytes_downloaded, duration_ms, queue_id, COMPLETED, PENDING),
         )], self._audit(DOWNLOAD_COMPLETED, row, now, {"bytes_downloaded": bytes_downloaded,
                                                        "duration_ms": duration_ms}))
 
     async def fail(self, queue_id: str, now: int, *, error_type: str, message: str) -> bool:
         """FAILED with completed_at, error_type and error_message, and DOWNLOAD_FAILED; a row
-        already COMPLETED or FAILED is left alone (the server never fails a completed one)."""
+        already COMPLETED or FAILED (the server never fails a completed one), or PENDING again
+        (an admin's retry), is left alone."""
         if error_type not in ERROR_TYPES:
             raise ValueError(f"unknown error_type {error_type!r}")
         row = await self.get(queue_id)
@@ -179,8 +180,8 @@ class DownloadQueue:
             return False
         return await self._write("queue.fail", [(
             "UPDATE download_queue SET status = ?, completed_at = ?, error_type = ?, error_message = ?"
-            " WHERE id = ? AND status NOT IN (?, ?)",
-            (FAILED, now, error_type, message, queue_id, COMPLETED, FAILED),
+            " WHERE id = ? AND status NOT IN (?, ?, ?)",
+            (FAILED, now, error_type, message, queue_id, COMPLETED, FAILED, PENDING),
         )], self._audit(DOWNLOAD_FAILED, row, now, {"error_type": error_type, "error_message": message,
                                                     "retry_count": row.get("retry_count") or 0}))
 

@@ -59,6 +59,16 @@ async def is_replaced(store: BridgeStore, submission_id: str) -> bool:
     return await store._one("SELECT 1 FROM submission_searches WHERE replaces = ?", (submission_id,)) is not None
 
 
+async def given_up(store: BridgeStore, submission_id: str) -> bool:
+    """Whether the bridge gave this download up: replaced by a force-search, or its ticket's
+    cancellation recorded (every request let go of it, or its tracks were imported by hand).
+    QT's later life of that ticket (a late completion, a retry in its UI) is not ours."""
+    row = await store._one(
+        "SELECT EXISTS (SELECT 1 FROM submission_searches WHERE replaces = ?)"
+        " OR EXISTS (SELECT 1 FROM outbox WHERE id = ?)", (submission_id, f"qt.cancel:{submission_id}"))
+    return bool(row and row[0])
+
+
 class SearchStore:
     def __init__(self, store: BridgeStore) -> None:
         self.store = store

@@ -22,8 +22,11 @@ Rows of other content types are never touched.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import aiosqlite
@@ -34,6 +37,7 @@ from ...domain.queue_outcome import TrackFate, failure_message, failure_type, ti
 from ...domain.status import RequestStatus
 from ...store.bridge import BridgeStore
 from ...store.catalog import Catalog
+from ...store.db import is_busy
 from ...store.links import TERMINAL, Link, LinkStore, Mirror
 from ...store.queue import ALBUM, PENDING, DownloadQueue, QueueRow
 
@@ -53,7 +57,8 @@ OnCompleted = Callable[[aiosqlite.Connection, Link, str | None, str], Awaitable[
 
 
 def request_id_for(queue_id: str, generation: int) -> str:
-    return f"pz-{queue_id}" if generation == 1 else f"pz-{queue_id}-{generation}"
+    """`pz-<row id>`, then `pz-<row id>~2`… for the generations an admin's retries make."""
+    return f"pz-{queue_id}" if generation == 1 else f"pz-{queue_id}~{generation}"
 
 
 class PezzottifyQueueSource:
@@ -93,10 +98,22 @@ class PezzottifyQueueSource:
         version = await self.queue.data_version()
         # Outcomes first: a row PENDING again after its request ended must be seen as ended.
         await self.push()
-        taken = 0
+        taken, deferred = 0, None
         for row in await self.queue.pending():
-            taken += await self._take(row)
+            # One row must never hold up the rows after it (as the bridge table's intake).
+            try:
+                taken += await self._take(row)
+            except sqlite3.OperationalError as err:
+                if not is_busy(err):
+                    raise
+                deferred = err                  # locked for now: the next pass takes it
+            except Exception as err:
+                log.error("queue.row_untakeable", queue_id=row.id, error=repr(err))
+                await self.queue.fail_unreadable(
+                    row, self._now(), f"the request cannot be taken: {type(err).__name__}: {err}"[:500])
         await self._released()
+        if deferred is not None:
+            raise deferred
         self._seen = version
         return taken
 
@@ -127,14 +144,20 @@ class PezzottifyQueueSource:
             # Ended, but PENDING again before the outcome was written: the outcome is stale.
             await self.links.mark_reported([latest.request_id], "superseded")
         generation = latest.generation + 1 if latest is not None else 1
-        request_id = request_id_for(row.id, generation)
-        await self.links.mirror(Mirror(
-            request_id=request_id, user_id=row.user_id or SYSTEM_USER,
+        mirror = Mirror(
+            request_id=request_id_for(row.id, generation), user_id=row.user_id or SYSTEM_USER,
             album_id=row.content_id if row.content_type == ALBUM else None,
             track_ids=None if row.content_type == ALBUM else (row.content_id,),
             priority=ticket_priority(row.priority, self.default_priority), source_id=row.id,
             generation=generation, kind=row.content_type, content_id=row.content_id,
-        ))
+        )
+        try:
+            await self.links.mirror(mirror)
+        except sqlite3.IntegrityError:
+            # The id is taken (a script wrote its own `pz-…` row): the same request, another id.
+            mirror = replace(mirror, request_id=f"{mirror.request_id}~{uuid.uuid4().hex[:8]}")
+            await self.links.mirror(mirror)
+        request_id = mirror.request_id
         bound.info("queue.row_taken", request_id=request_id, generation=generation, user_id=row.user_id)
         await self._claim(row, request_id, bound)
         return 1
@@ -167,8 +190,11 @@ class PezzottifyQueueSource:
             return
         status = RequestStatus(link.status)
         now = self._now()
+        row = await self.queue.get(link.source_id)
+        if row is not None and row.get("status") == PENDING:
+            return     # an admin's retry came first: this outcome is stale (_take makes the next one)
+        row = row or {}
         if status is RequestStatus.COMPLETED:
-            row = await self.queue.get(link.source_id) or {}
             size = await self._bytes_of(link.request_id)
             # From the claim (the row's started_at when a crash lost the link's own note).
             claimed = link.claimed_at or (row.get("started_at") if isinstance(row.get("started_at"), int) else now)
