@@ -59,3 +59,51 @@ def test_decoded_ticket_reports_qts_total() -> None:
     assert len(ticket.state.candidates) == 20 and ticket.state.candidates_total == 60
     assert ticket.state.candidates[ticket.state.recommended_idx].qt_index == 0
     assert [c.qt_index for c in ticket.state.candidates][1:] == list(range(41, 60))
+
+
+async def test_a_huge_answer_of_another_shape_comes_back_small_from_the_child() -> None:
+    """Not only candidates can be huge: an `acquiring` ticket with 1.9 million queries tried
+    (7.6 MB) used to come back whole from the decoding child and be parsed on the event loop
+    (1.2 s). Every list, object and string is bounded before it is handed back."""
+    import json
+
+    from torrentino_bridge.qt.candidates import MAX_ITEMS, MAX_NESTED_ITEMS, MAX_TEXT
+    from torrentino_bridge.qt.decode import AnswerDecoder
+
+    ticket = {"id": "t1", "dest_path": "/x", "state": {
+        "type": "acquiring", "started_at": "2026-12-07T12:00:00Z", "phase": {"phase": "searching"},
+        "queries_tried": [[0]] * 1_900_000, "note": "x" * 3_000_000}}
+    body = json.dumps(ticket).encode()
+    assert len(body) > 7_000_000
+    result = await AnswerDecoder(20).decode(body)
+    assert len(json.dumps(result)) < 64 * 1024
+    assert len(result["state"]["queries_tried"]) == MAX_NESTED_ITEMS < MAX_ITEMS
+    assert len(result["state"]["note"]) == MAX_TEXT + 1
+    assert result["id"] == "t1" and result["state"]["phase"] == {"phase": "searching"}
+
+
+def test_stored_candidates_keep_only_what_is_read() -> None:
+    """A kept candidate of megabytes (file mappings, reasoning) is stored and sent small."""
+    from torrentino_bridge.engine.approvals import approval_details
+    from torrentino_bridge.qt.candidates import trim_answer
+    from torrentino_bridge.qt.types import Ticket
+
+    candidate = {"title": "Album FLAC", "info_hash": "ab" * 20, "size_bytes": 1, "seeders": 3, "score": 0.9,
+                 "reasoning": "r" * 2_000_000, "file_mappings": [{"torrent_file_path": "f" * 100}] * 50_000}
+    data = trim_answer({"id": "t1", "dest_path": "/x", "state": {
+        "type": "needs_approval", "candidates": [candidate] * 30, "recommended_idx": 0}}, 20)
+    details = approval_details(Ticket.model_validate(data))
+    assert len(details["candidates"]) == 20
+    assert set(details["candidates"][0]) == {"title", "info_hash", "size_bytes", "seeders", "score",
+                                             "reasoning", "qt_index"}
+    import json
+    assert len(json.dumps(details)) < 32 * 1024
+
+
+def test_qts_error_text_is_capped() -> None:
+    """A state's error reaches request errors, webhooks and the Pezzottify queue's
+    error_message that users read: a multi-megabyte one is cut."""
+    from torrentino_bridge.qt.types import ERROR_TEXT_CHARS, TicketState
+
+    state = TicketState.model_validate({"type": "failed", "error": "e" * 5_000_000, "retryable": True})
+    assert state.error_text is not None and len(state.error_text) == ERROR_TEXT_CHARS + 1

@@ -71,3 +71,31 @@ async def test_a_missing_column_is_a_schema_error_and_nothing_is_altered(tmp_pat
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
     conn.close()
+
+
+async def test_reads_do_not_wait_behind_a_write_that_waits_out_a_lock(tmp_path):
+    """The server's availability job holds the catalog's write lock for minutes; a write of
+    the bridge waits it out. Reads (the intake, the user API, /readyz's ping) used to queue on
+    the same connection behind that write's busy wait, several seconds each."""
+    import asyncio
+
+    path = build_catalog(tmp_path / "c.db", [album("alb", "A", "B", ["One", "Two"])], layout="pezzottify")
+    catalog = await open_catalog(path, busy_timeout_ms=3000)
+    catalog.patient = True
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")              # the availability job's transaction
+        write = asyncio.create_task(catalog.apply([TrackChange("alb-101", Availability.AVAILABLE,
+                                                               audio_uri="audio/al/b-/alb-101.ogg")]))
+        await asyncio.sleep(0.3)                        # the write is in its busy wait now
+        tracks = await asyncio.wait_for(catalog.get_tracks(["alb-101", "alb-102"]), timeout=2)
+        await asyncio.wait_for(catalog.ping(), timeout=2)
+        assert set(tracks) == {"alb-101", "alb-102"} and not write.done()
+        holder.execute("COMMIT")
+        await asyncio.wait_for(write, timeout=30)
+        assert (await catalog.get_tracks(["alb-101"]))["alb-101"].availability is Availability.AVAILABLE
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
+        await catalog.close()

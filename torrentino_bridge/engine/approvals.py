@@ -10,11 +10,23 @@ from typing import Any
 
 from ..qt.types import Ticket
 
+# What is kept of a candidate: what the admin page shows and approve needs (QT's other fields,
+# e.g. file mappings, may be large and nothing reads them).
+_KEPT = ("title", "info_hash", "size_bytes", "seeders", "score", "reasoning", "qt_index")
+_REASONING_CHARS = 1000
+
+
+def _kept(candidate: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: candidate.get(k) for k in _KEPT if k in candidate}
+    if isinstance(kept.get("reasoning"), str):
+        kept["reasoning"] = kept["reasoning"][:_REASONING_CHARS]
+    return kept
+
 
 def approval_details(ticket: Ticket) -> dict[str, Any]:
     state = ticket.state
     return {
-        "candidates": [c.model_dump(mode="json") for c in state.candidates],
+        "candidates": [_kept(c.model_dump(mode="json")) for c in state.candidates],
         "recommended_idx": state.recommended_idx,
         "confidence": state.get("confidence"),
         "candidate_count": state.candidates_total,

@@ -60,7 +60,9 @@ def trim_state(state: Any, keep: int) -> None:
 
 
 def trim_answer(data: Any, keep: int) -> Any:
-    """A ticket, or a page of tickets, with every state's candidates bounded (in place)."""
+    """A ticket, or a page of tickets, with every state's candidates bounded, then every
+    string, list and object in it (a huge `queries_tried`, a megabyte of `reasoning`): what
+    is handed on (to the event loop, the database, the admin page) stays small."""
     if isinstance(data, dict):
         if "state" in data:
             trim_state(data["state"], keep)
@@ -69,4 +71,24 @@ def trim_answer(data: Any, keep: int) -> Any:
             for ticket in tickets:
                 if isinstance(ticket, dict):
                     trim_state(ticket.get("state"), keep)
-    return data
+    return bound(data)
+
+
+MAX_TEXT = 4096          # characters of any one string
+MAX_ITEMS = 1000         # items of a list or keys of an object at the top two levels (a page of tickets)
+MAX_NESTED_ITEMS = 100   # ... deeper down (a state's lists, a candidate's file mappings)
+MAX_DEPTH = 16
+
+
+def bound(value: Any, depth: int = 0) -> Any:
+    """`value` with strings, lists and objects cut to the limits above (pure)."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + "…"
+    if depth >= MAX_DEPTH and isinstance(value, list | dict):
+        return None
+    items = MAX_ITEMS if depth < 2 else MAX_NESTED_ITEMS
+    if isinstance(value, list):
+        return [bound(v, depth + 1) for v in value[:items]]
+    if isinstance(value, dict):
+        return {k: bound(v, depth + 1) for k, v in list(value.items())[:items]}
+    return value

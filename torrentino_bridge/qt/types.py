@@ -18,6 +18,7 @@ KNOWN_STATES = frozenset({
     "approved", "rejected", "downloading", "converting", "placing", "completed",
     "pending_retry", "failed", "cancelled",
 })
+ERROR_TEXT_CHARS = 500
 # States whose objects carry a candidates[] list.
 _WITH_CANDIDATES = frozenset({"needs_approval", "auto_approved", "approved", "downloading"})
 _ERROR_FIELD = {
@@ -110,9 +111,13 @@ class TicketState(_Lenient):
 
     @property
     def error_text(self) -> str | None:
+        """QT's reason, at most ERROR_TEXT_CHARS: it reaches request errors, webhooks and the
+        Pezzottify queue's error_message, which users read."""
         field = _ERROR_FIELD.get(self.type)
         value = self.get(field) if field else None
-        return value if isinstance(value, str) else None
+        if not isinstance(value, str):
+            return None
+        return value if len(value) <= ERROR_TEXT_CHARS else value[:ERROR_TEXT_CHARS] + "…"
 
     @property
     def retryable(self) -> bool | None:

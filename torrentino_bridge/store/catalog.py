@@ -40,8 +40,13 @@ class Catalog:
     # Whether the catalog itself stores fetching / fetch_error.
     stores_transient_states: ClassVar[bool]
 
-    def __init__(self, conn: aiosqlite.Connection, *, write_retries: int = 8, db: str = "") -> None:
+    def __init__(self, conn: aiosqlite.Connection, *, write_retries: int = 8, db: str = "",
+                 reader: aiosqlite.Connection | None = None) -> None:
         self.conn = conn
+        # Reads go through a connection of their own: a write waiting out a lock (the server's
+        # availability job holds one for minutes) sits in SQLite's busy wait on the writer's
+        # thread, and reads queued behind it there would stall as long (a WAL reader never waits).
+        self.reader = reader or conn
         self.write_retries = write_retries
         # One connection, so one transaction at a time across tasks.
         self._write_lock = asyncio.Lock()
@@ -51,6 +56,8 @@ class Catalog:
         self.patient = False
 
     async def close(self) -> None:
+        if self.reader is not self.conn:
+            await self.reader.close()
         await self.conn.close()
 
     # -- reads ------------------------------------------------------------------------
@@ -116,7 +123,7 @@ class Catalog:
             after = page[-1].id
 
     async def ping(self) -> None:
-        async with self.conn.execute("SELECT 1 FROM tracks LIMIT 1") as cur:
+        async with self.reader.execute("SELECT 1 FROM tracks LIMIT 1") as cur:
             await cur.fetchone()
 
     # -- writes -----------------------------------------------------------------------
@@ -151,7 +158,7 @@ class Catalog:
 
     async def _rows(self, sql: str, params: Sequence[object]) -> list[aiosqlite.Row]:
         """One trip to aiosqlite's thread (execute + fetch + close would be three)."""
-        return list(await self.conn.execute_fetchall(sql, params))
+        return list(await self.reader.execute_fetchall(sql, params))
 
     def _track(self, row: aiosqlite.Row) -> TrackMeta:
         raise NotImplementedError
@@ -199,7 +206,7 @@ class PlanCatalog(Catalog):
         return found
 
     async def tracks_in_state(self, state: Availability) -> list[str]:
-        async with self.conn.execute("SELECT id FROM tracks WHERE availability = ?", (state.value,)) as cur:
+        async with self.reader.execute("SELECT id FROM tracks WHERE availability = ?", (state.value,)) as cur:
             return [row[0] for row in await cur.fetchall()]
 
     async def _write(self, changes: Sequence[TrackChange]) -> None:
@@ -399,13 +406,17 @@ async def open_catalog(path: Path, *, layout: str = "auto", busy_timeout_ms: int
     # gets wal_autocheckpoint=0 (see connect_foreign). Only the plan layout, the bridge's own
     # convention, is switched to WAL as before.
     conn = await connect_foreign(path, busy_timeout_ms=busy_timeout_ms)
+    reader = None
     try:
         cls = detect_layout(await table_columns(conn), layout)
         if cls.stores_transient_states:
             await conn.close()
             conn = await connect(path, busy_timeout_ms=busy_timeout_ms)
+        reader = await connect_foreign(path, busy_timeout_ms=busy_timeout_ms)
         log.info("catalog.opened", db=str(path), layout=cls.layout)
-        return cls(conn, write_retries=write_retries, db=str(path))
+        return cls(conn, write_retries=write_retries, db=str(path), reader=reader)
     except BaseException:
         await conn.close()   # an open aiosqlite thread would keep the process from exiting
+        if reader is not None:
+            await reader.close()
         raise
