@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
@@ -68,6 +69,7 @@ class WebhookSender:
         url, body, event = item.payload.get("url"), item.payload.get("body"), item.payload.get("event", "?")
         if not isinstance(url, str) or not isinstance(body, str):
             raise GiveUp("not a webhook item: url or body missing")
+        shown = shown_url(url)
         headers = self.headers(item.id, body, datetime.now(UTC))
         started = time.monotonic()
         try:
@@ -78,13 +80,20 @@ class WebhookSender:
                 await resp.content.read(64 * 1024)    # a little of the answer; a huge one is not read
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             self.metrics.attempts.labels(event, "error").inc()
-            raise Retry(f"{url}: {type(err).__name__}: {err}") from None
+            raise Retry(f"{shown}: {type(err).__name__}") from None
         finally:
             self.metrics.seconds.observe(time.monotonic() - started)
         self.metrics.attempts.labels(event, f"{status // 100}xx").inc()
         if 200 <= status < 300:
-            log.info("webhook.delivered", url=url, webhook_event=event, webhook_id=item.id, attempt=item.attempts + 1)
+            log.info("webhook.delivered", url=shown, webhook_event=event, webhook_id=item.id, attempt=item.attempts + 1)
             return
         if status in _RETRYABLE or status >= 500:
-            raise Retry(f"{url} answered {status}", after=wait)
-        raise GiveUp(f"{url} answered {status}; a repeat would get the same answer")
+            raise Retry(f"{shown} answered {status}", after=wait)
+        raise GiveUp(f"{shown} answered {status}; a repeat would get the same answer")
+
+
+def shown_url(url: str) -> str:
+    """A receiver's URL as logs and the outbox show it: scheme and host only. Its path or
+    query is often the secret itself (chat webhooks), and errors are kept and logged."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}{f':{parts.port}' if parts.port else ''}/…"

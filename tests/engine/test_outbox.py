@@ -158,3 +158,63 @@ async def test_a_worker_without_the_kinds_handler_leaves_the_item_to_one_that_ha
         assert delivered == ["c"] and (await outbox.get("c") or {})["state"] == "done"
     finally:
         await store.close()
+
+
+async def test_a_retry_after_of_zero_still_backs_off_and_kinds_have_lanes(tmp_path: Path) -> None:
+    """A receiver answering `Retry-After: 0` no longer burns every attempt at once; and a
+    one-shot worker delivers only the kinds it has handlers for (the CLI's run left the
+    daemon's webhook and cancel items with attempts added and their next try pushed back)."""
+    store = await _store(tmp_path / "bridge.db")
+    clock = Clock()
+    try:
+        outbox = OutboxStore(store)
+
+        async def busy(item: OutboxItem) -> None:
+            raise Retry("503", after=0)
+
+        worker = OutboxWorker(outbox, {"webhook": busy}, backoff_secs=10, clock=clock)
+        await outbox.add([NewItem("w", "webhook", {}), NewItem("c", "qt.cancel", {})])
+        assert await worker.run_once(kinds=["webhook"]) == 1
+        assert await worker.run_once(kinds=["webhook"]) == 0      # backed off, not due again yet
+        row = await outbox.get("w")
+        assert row is not None and row["attempts"] == 1 and row["next_attempt_at"] >= clock.now + 5
+        untouched = await outbox.get("c")
+        assert untouched is not None and untouched["attempts"] == 0 and untouched["state"] == "pending"
+    finally:
+        await store.close()
+
+
+async def test_a_slow_kind_does_not_hold_up_another(tmp_path: Path) -> None:
+    import asyncio
+
+    store = await _store(tmp_path / "bridge.db")
+    delivered: list[str] = []
+    release = asyncio.Event()
+
+    async def slow(item: OutboxItem) -> None:
+        await release.wait()
+        delivered.append(item.id)
+
+    async def fast(item: OutboxItem) -> None:
+        delivered.append(item.id)
+
+    try:
+        outbox = OutboxStore(store)
+        worker = OutboxWorker(outbox, {"webhook": slow, "pezzottify.search": fast})
+        await outbox.add([NewItem("hook", "webhook", {})])
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        await asyncio.sleep(0.1)                    # the webhook lane is stuck on its receiver
+        await outbox.add([NewItem("search", "pezzottify.search", {})])
+        worker.wake.set()
+        for _ in range(100):
+            if "search" in delivered:
+                break
+            await asyncio.sleep(0.02)
+        assert delivered == ["search"]
+        release.set()
+        stop.set()
+        worker.wake.set()
+        await asyncio.wait_for(running, 5)
+    finally:
+        await store.close()

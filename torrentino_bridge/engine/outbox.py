@@ -15,10 +15,10 @@ with the daemon, whose worker knows every kind. Items may be delivered more than
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -29,6 +29,8 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[OutboxItem], Awaitable[None]]
 OnResult = Callable[[str, str], None]       # (kind, outcome: delivered | retry | dead)
+KEEP_DELIVERED_SECS = 7 * 24 * 3600
+PRUNE_EVERY_SECS = 3600
 
 
 class Retry(Exception):
@@ -69,18 +71,47 @@ class OutboxWorker:
             self._forever.add(kind)
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self.wake.clear()
-            delay = await self.guard.run(self.run_once)
-            if not delay:
-                due = await self.store.next_due_at()
-                delay = self.idle_secs if due is None else min(self.idle_secs, max(0.0, due - self.clock()))
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=delay)
+        """Each kind is delivered in a lane of its own: a receiver that times out (a webhook
+        URL that hangs 10 s a try) never holds up another kind (search.db, a QT cancel)."""
+        lanes: dict[str, asyncio.Task[int]] = {}
+        pruned_at = 0.0
+        try:
+            while not stop.is_set():
+                self.wake.clear()
 
-    async def run_once(self) -> int:
-        """Deliver every item due now (in rounds of a few at once); returns how many were tried."""
+                async def start_lanes() -> None:
+                    for kind in await self.store.kinds_due(self.clock()):
+                        if kind not in lanes or lanes[kind].done():
+                            lanes[kind] = asyncio.create_task(self._lane(kind), name=f"outbox:{kind}")
+
+                delay = await self.guard.run(start_lanes)
+                if not delay and time.monotonic() - pruned_at > PRUNE_EVERY_SECS:
+                    pruned_at = time.monotonic()
+                    delay = await self.guard.run(self._prune)
+                if not delay:
+                    due = await self.store.next_due_at()
+                    delay = self.idle_secs if due is None else min(self.idle_secs, max(0.05, due - self.clock()))
+                running = [t for t in lanes.values() if not t.done()]
+                waiter = asyncio.ensure_future(self.wake.wait())
+                try:
+                    # A lane that ends may leave items due soon (its retries): look again then.
+                    await asyncio.wait({waiter, *running}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+        finally:
+            for task in lanes.values():
+                task.cancel()
+            await asyncio.gather(*lanes.values(), return_exceptions=True)
+
+    async def run_once(self, kinds: Collection[str] | None = None) -> int:
+        """Deliver every item due now (of these kinds; every kind by default), each kind in
+        a lane of its own; returns how many were tried. A one-shot process passes the kinds it
+        has handlers for, and leaves the daemon's items to the daemon."""
+        chosen = list(kinds) if kinds is not None else await self.store.kinds_due(self.clock())
+        return sum(await asyncio.gather(*(self._lane(kind) for kind in chosen)))
+
+    async def _lane(self, kind: str) -> int:
+        """Deliver the due items of one kind, a few at once, until none is due."""
         tried = 0
         slots = asyncio.Semaphore(self.concurrency)
 
@@ -89,11 +120,18 @@ class OutboxWorker:
                 await self._deliver(item)
 
         while True:
-            items = await self.store.due(self.clock(), limit=50)
+            items = await self.store.due(self.clock(), limit=50, kind=kind)
             if not items:
                 return tried
             await asyncio.gather(*(one(i) for i in items))
             tried += len(items)
+
+    async def _prune(self) -> None:
+        """Delivered items are kept a week (for a look), then forgotten."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=KEEP_DELIVERED_SECS)
+        removed = await self.store.prune(cutoff.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")
+        if removed:
+            log.info("outbox.pruned", removed=removed)
 
     async def _deliver(self, item: OutboxItem) -> None:
         bound = log.bind(outbox_id=item.id, kind=item.kind, attempt=item.attempts + 1)
@@ -125,9 +163,11 @@ class OutboxWorker:
         if attempts >= self.max_attempts and item.kind not in self._forever:
             await self._dead(item, f"gave up after {attempts} attempts: {error}", bound)
             return
-        if after is None:
-            cap = min(self.max_backoff_secs, self.backoff_secs * 2 ** min(attempts - 1, 30))
-            after = random.uniform(cap / 2, cap)
+        cap = min(self.max_backoff_secs, self.backoff_secs * 2 ** min(attempts - 1, 30))
+        backoff = random.uniform(cap / 2, cap)
+        # A receiver's Retry-After is honoured when it asks for longer, never for less (a
+        # `Retry-After: 0` would have burnt every attempt in a few milliseconds).
+        after = backoff if after is None else max(after, backoff)
         await self.store.retry_at(item.id, self.clock() + after, error)
         self.on_result(item.kind, "retry")
         if item.kind not in self._failing:

@@ -205,6 +205,7 @@ class TicketTracker:
                 self._known[sub.ticket_id] = known
             else:
                 self._known.pop(sub.ticket_id, None)
+                self._last_refresh.pop(sub.ticket_id, None)    # only live tickets need the clock
         return known
 
     def schedule(self, ticket_id: str) -> None:

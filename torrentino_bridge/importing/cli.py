@@ -141,7 +141,7 @@ async def _import(args: argparse.Namespace, settings: Any, catalog: Catalog, alb
         # them too: every handler is idempotent); what fails here waits for the daemon.
         worker = OutboxWorker(OutboxStore(BridgeStore(bridge_db)), max_attempts=1000)
         handover.register(worker)
-        await worker.run_once()
+        await worker.run_once(kinds=list(worker.handlers))   # the daemon's own kinds stay its
         async with journal_connection(bridge_db) as conn:
             row = await journal.get_job(conn, key)
         report = (row.report if row and row.report else

@@ -58,11 +58,13 @@ class OutboxStore:
         async with self.store.tx() as conn:
             return await enqueue(conn, items)
 
-    async def due(self, now: float, limit: int = 50) -> list[OutboxItem]:
+    async def due(self, now: float, limit: int = 50, *, kind: str | None = None) -> list[OutboxItem]:
+        """Pending items due by `now` (of one kind, when given), oldest due first."""
         rows = await self.store._all(
             "SELECT id, kind, payload, attempts, created_at FROM outbox"
-            " WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at LIMIT ?",
-            (now, limit),
+            " WHERE state = 'pending' AND next_attempt_at <= ? AND (? IS NULL OR kind = ?)"
+            " ORDER BY next_attempt_at, created_at LIMIT ?",
+            (now, kind, kind, limit),
         )
         items = []
         for r in rows:
@@ -72,6 +74,11 @@ class OutboxStore:
                 payload = {"_unreadable": r["payload"][:200]}
             items.append(OutboxItem(r["id"], r["kind"], payload, int(r["attempts"]), r["created_at"]))
         return items
+
+    async def kinds_due(self, now: float) -> list[str]:
+        rows = await self.store._all(
+            "SELECT DISTINCT kind FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?", (now,))
+        return [r[0] for r in rows]
 
     async def next_due_at(self) -> float | None:
         row = await self.store._one("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'")
