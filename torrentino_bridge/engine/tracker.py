@@ -292,26 +292,29 @@ class TicketTracker:
         """Fetch the ticket and apply it. Every event, webhook or hint only says *look*: even a
         `completed` is confirmed by QT's own ticket before anything is imported (a draft event
         or a webhook may come while QT is still placing files)."""
-        sub = await self.store.submission_by_ticket(ticket_id)
-        if sub is None:
-            self._known.pop(ticket_id, None)
-            self._completed.discard(ticket_id)
-            return
-        self._remember(sub)
+        known = self._known.get(ticket_id)       # a live one: no read (apply reads under its lock)
+        if known is None:
+            sub = await self.store.submission_by_ticket(ticket_id)
+            if sub is None:
+                self._completed.discard(ticket_id)
+                return
+            known = self._remember(sub)
         self._last_refresh[ticket_id] = time.monotonic()
         try:
             ticket = await self.client.get_ticket(ticket_id)
         except QTNotFound:
             self._completed.discard(ticket_id)
-            await self.apply_gone(sub, "deleted in Quentin Torrentino")
+            gone = await self.store.get_submission(known.submission_id)
+            if gone is not None:
+                await self.apply_gone(gone, "deleted in Quentin Torrentino")
             return
         except QTError as err:
-            log.warning("ticket.refresh_failed", ticket_id=ticket_id, submission_id=sub.id,
+            log.warning("ticket.refresh_failed", ticket_id=ticket_id, submission_id=known.submission_id,
                         error=err.message or type(err).__name__)
             return
         if ticket.state.type != "completed":
             self._completed.discard(ticket_id)      # a hint QT does not confirm
-        await self._apply_or_defer(sub, ticket)
+        await self._apply_or_defer(known.submission_id, ticket)
 
     async def _apply_or_defer(self, sub: SubmissionRow | str, ticket: Ticket) -> None:
         try:
