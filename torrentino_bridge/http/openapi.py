@@ -419,8 +419,9 @@ def _follow_paths() -> dict[str, Any]:
                 "tags": ["user"], "summary": "Cancel one of the user's requests",
                 "description": "Only while it is open (409 once finished). Tracks no other open request "
                                "waits for go back to unavailable; a ticket no other open request needs is "
-                               "cancelled in Quentin Torrentino; a download being imported is left to finish. "
-                               "The request gives its quota back.",
+                               "cancelled in Quentin Torrentino (through the durable outbox, until QT "
+                               "confirms); a download being imported is left to finish. The request gives "
+                               "its quota back.",
                 "security": [{"service": []}], "parameters": [_user_header(), _request_param()],
                 "requestBody": {"required": False, **_json(_ref("ReasonBody"))},
                 "responses": {
@@ -428,9 +429,8 @@ def _follow_paths() -> dict[str, Any]:
                         _ref("RequestReport"),
                         _obj({"cancelled_tickets": INT, "released_tracks": INT})]})},
                     **_E400, **_AUTH_401, "404": _error("Unknown, or another user's request"),
-                    "409": _error("The request is already finished, or a ticket is being sent this instant"),
-                    "502": _error("Quentin Torrentino refused the bridge's token or answered unexpectedly"),
-                    "503": _error("Quentin Torrentino is unavailable, or the bridge is starting; "
+                    "409": _error("The request is already finished"),
+                    "503": _error("The bridge is starting (startup repair waits for a locked catalog); "
                                   "`Retry-After` says when to try again"),
                 },
             },
