@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,3 +166,12 @@ async def make_bridge(tmp_path, sim, settings_for, running_bridge, monkeypatch) 
 async def aiohttp_client_session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+def ok_availability(catalog: Path) -> dict[str, str]:
+    """track id -> availability of the OK album's tracks (plan layout)."""
+    conn = sqlite3.connect(catalog)
+    try:
+        return dict(conn.execute("SELECT id, availability FROM tracks WHERE album_id = 'alb-ok'").fetchall())
+    finally:
+        conn.close()

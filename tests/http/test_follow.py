@@ -4,14 +4,12 @@ nobody else needs is cancelled in QT, one others need goes on for them."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from tests.conftest import album, build_catalog, wait_for
 from torrentino_bridge.service import BridgeService
 
-from .conftest import OK, Bridge
+from .conftest import OK, Bridge, ok_availability
 
 HAVE = [album(f"alb-h{i}", "Shelf", f"Kept {i}", ["A"], availability="available") for i in range(5)]
 
@@ -23,11 +21,7 @@ async def request(bridge: Bridge, user: str, **body) -> str:
 
 
 def availability(bridge: Bridge) -> dict[str, str]:
-    conn = sqlite3.connect(bridge.catalog)
-    try:
-        return dict(conn.execute("SELECT id, availability FROM tracks WHERE album_id = 'alb-ok'").fetchall())
-    finally:
-        conn.close()
+    return ok_availability(bridge.catalog)
 
 
 async def test_get_one_request_of_ones_own(make_bridge):

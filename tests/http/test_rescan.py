@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import wait_for
 from torrentino_bridge.sim.placement import audio_kind_for, plan_files, write_planned
 
-from .conftest import OK
+from .conftest import OK, ok_availability
 
 
 async def requested(bridge, album_id: str = "alb-ok") -> str:
@@ -32,12 +32,7 @@ async def put_good_file(sim, ticket_id: str, index: int = -1) -> Path:
     return dest / planned.relpath
 
 
-def availability(catalog) -> dict[str, str]:
-    conn = sqlite3.connect(catalog)
-    try:
-        return dict(conn.execute("SELECT id, availability FROM tracks WHERE album_id = 'alb-ok'").fetchall())
-    finally:
-        conn.close()
+availability = ok_availability
 
 
 LAST = OK.track_id(1, 3)

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import wait_for
 from torrentino_bridge.qt.types import Ticket, TicketState
 
-from .conftest import OK
+from .conftest import OK, ok_availability
 
 QUERY = "The Lanterns Harbour 2019 remaster FLAC"   # not "Harbour Lights": parked tickets match that
 
@@ -35,12 +35,7 @@ def tickets_described(sim, text: str) -> list[dict]:
     return [t for t in sim.tickets.values() if t["query_context"]["description"] == text]
 
 
-def availability(catalog) -> dict[str, str]:
-    conn = sqlite3.connect(catalog)
-    try:
-        return dict(conn.execute("SELECT id, availability FROM tracks WHERE album_id = 'alb-ok'").fetchall())
-    finally:
-        conn.close()
+availability = ok_availability
 
 
 async def test_a_live_ticket_is_replaced_and_cancelled_and_the_request_follows(make_bridge, sim):

@@ -45,6 +45,7 @@ from ..qt.types import Ticket
 from ..store.bridge import BridgeStore, SubmissionRow
 from ..store.catalog import Catalog
 from ..store.db import is_busy
+from ..store.mend import MendStore
 from ..store.outbox import NewItem
 from ..store.searches import given_up
 from ..tasks import TaskSupervisor
@@ -601,7 +602,7 @@ class TicketTracker:
         filled = [t for t in outcome.imported if t not in own]
         if filled:
             bound.info("import.album_filled", tracks=len(filled))
-            await self.statuses.refresh(await self.store.requests_waiting_for(filled))
+            await self.statuses.refresh(await MendStore(self.store).requests_waiting_for(filled))
         bound.info("import.finished", imported=len(outcome.imported), failed=len(outcome.failed),
                    summary=outcome.summary or None)
 

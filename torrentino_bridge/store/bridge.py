@@ -545,14 +545,6 @@ class BridgeStore:
                 reopened.append(track_id)
         return reopened
 
-    async def requests_waiting_for(self, track_ids: Sequence[str]) -> list[str]:
-        """Requests (not completed) that asked for any of these tracks."""
-        rows = await self._all_in(
-            "SELECT DISTINCT rt.request_id FROM request_tracks rt JOIN download_requests r ON r.id = rt.request_id"
-            " WHERE r.status != 'completed' AND rt.track_id IN ({marks})", track_ids,
-        )
-        return [r[0] for r in rows]
-
     async def relink_request_tracks(self, old_submission: str, new_submission: str,
                                     track_ids: Sequence[str]) -> None:
         async with self.tx() as conn:
